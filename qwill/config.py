@@ -1,0 +1,197 @@
+"""Qwill's settings: one typed schema for every surface.
+
+The same model is read from LSP `initializationOptions`, from
+`workspace/didChangeConfiguration`, from the CLI, and is exported as JSON schema
+for the editor clients. Keys are camelCase on the wire, snake_case in Python.
+A value of the wrong type never stops the server: it is reported and replaced by
+its default, and unknown keys are reported too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        validate_assignment=True,
+        strict=False,
+    )
+
+
+class EngineSettings(_Section):
+    model: str = Field(
+        "default",
+        description=(
+            "Model for completion and (unless agentModel is set) the agent: `default`, "
+            "`default-1.5b`, a path to a .gguf file, `hf:owner/repo:QUANT` or "
+            "`hf:owner/repo/file.gguf`."
+        ),
+    )
+    n_threads: int = Field(
+        0, ge=0, le=512, description="CPU threads for llama.cpp; 0 picks the physical cores."
+    )
+    context_size: int = Field(
+        4096, ge=256, le=1_048_576, description="Context window of the llama.cpp context, in tokens."
+    )
+    batch_size: int = Field(512, ge=8, le=65_536, description="Prompt evaluation batch size.")
+    gpu_layers: int = Field(
+        0, ge=-1, le=10_000, description="Layers to offload to the GPU (-1: all; 0: CPU only)."
+    )
+    model_cache_dir: str | None = Field(
+        None, description="Where assembled and downloaded models are kept (default: the user cache)."
+    )
+    offline: bool = Field(
+        False, description="Never contact a model hub; use only files already on disk."
+    )
+
+
+class CompletionSettings(_Section):
+    enabled: bool = Field(True, description="Offer inline completions.")
+    max_tokens: int = Field(64, ge=1, le=2048, description="Most tokens generated per suggestion.")
+    lines_before: int = Field(
+        80, ge=0, le=10_000, description="Lines of the document before the cursor in the prompt."
+    )
+    lines_after: int = Field(
+        30, ge=0, le=10_000, description="Lines of the document after the cursor in the prompt."
+    )
+    multiline: bool = Field(True, description="Allow suggestions spanning several lines.")
+    temperature: float = Field(
+        0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy, deterministic)."
+    )
+    fim_template: Literal["auto", "qwen", "starcoder", "deepseek", "codellama", "codestral", "codegemma"] = Field(
+        "auto", description="FIM prompt format; `auto` reads it from the model's metadata."
+    )
+
+
+class Settings(_Section):
+    engine: EngineSettings = Field(default_factory=EngineSettings)  # type: ignore[arg-type]
+    completion: CompletionSettings = Field(default_factory=CompletionSettings)  # type: ignore[arg-type]
+    log_level: Literal["error", "warning", "info", "debug"] = Field(
+        "info", description="Server log verbosity (logs go to stderr / the editor's output panel)."
+    )
+
+
+@dataclass
+class SettingsResult:
+    settings: Settings
+    problems: list[str] = field(default_factory=list)
+    # set by Session.update_settings: the model must be reloaded
+    engine_changed: bool = False
+
+
+def _walk_unknown(raw: dict[str, Any], model: type[BaseModel], prefix: str) -> list[str]:
+    known: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        known[info.alias or name] = info
+        known[name] = info
+    problems = []
+    for key, value in raw.items():
+        info = known.get(key)
+        if info is None:
+            problems.append(f"unknown setting '{prefix}{key}' ignored")
+            continue
+        sub = info.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel) and isinstance(value, dict):
+            problems.extend(_walk_unknown(value, sub, f"{prefix}{key}."))
+    return problems
+
+
+def _drop(raw: dict[str, Any], loc: tuple[int | str, ...]) -> None:
+    node: Any = raw
+    for part in loc[:-1]:
+        if not isinstance(node, dict) or part not in node:
+            return
+        node = node[part]
+    if isinstance(node, dict):
+        node.pop(loc[-1], None)
+
+
+def _copy(raw: Any) -> Any:
+    if isinstance(raw, dict):
+        return {k: _copy(v) for k, v in raw.items()}
+    return raw
+
+
+def parse_settings(raw: Any, base: Settings | None = None) -> SettingsResult:
+    """Validate `raw` (camelCase dict) into Settings.
+
+    Each invalid value is reported and falls back to its default (or to the
+    value in `base`, when updating), so one typo never disables the rest.
+    """
+    problems: list[str] = []
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return SettingsResult(base or Settings(), [f"settings must be an object, got {type(raw).__name__}"])
+    data = _copy(raw)
+    # Some clients wrap settings in a `qwill` section.
+    if set(data) == {"qwill"} and isinstance(data["qwill"], dict):
+        data = data["qwill"]
+    problems.extend(_walk_unknown(data, Settings, ""))
+    if base is not None:
+        merged = base.model_dump(by_alias=True)
+        _deep_update(merged, data)
+        data = merged
+    for _ in range(64):
+        try:
+            return SettingsResult(Settings.model_validate(data), problems)
+        except ValidationError as err:
+            for e in err.errors():
+                loc = tuple(e["loc"])
+                name = ".".join(str(p) for p in loc)
+                problems.append(f"invalid setting '{name}': {e['msg']}; using the default")
+                if not loc:
+                    return SettingsResult(base or Settings(), problems)
+                _drop(data, loc)
+                if base is not None:
+                    # fall back to the previous value rather than the default
+                    prev: Any = base.model_dump(by_alias=True)
+                    for part in loc:
+                        prev = prev.get(part) if isinstance(prev, dict) else None
+                    if prev is not None:
+                        problems[-1] = problems[-1].replace("using the default", "keeping the previous value")
+    return SettingsResult(base or Settings(), problems)
+
+
+def _deep_update(target: dict[str, Any], src: dict[str, Any]) -> None:
+    for key, value in src.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def settings_json_schema() -> dict[str, Any]:
+    """The JSON schema of the settings, camelCase keys."""
+    return Settings.model_json_schema(by_alias=True)
+
+
+def flat_settings_schema(prefix: str = "qwill") -> dict[str, dict[str, Any]]:
+    """Flatten the settings into `qwill.section.key` entries (VS Code, README table)."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def walk(model: type[BaseModel], path: str) -> None:
+        schema = model.model_json_schema(by_alias=True)
+        for name, info in model.model_fields.items():
+            alias = info.alias or name
+            sub = info.annotation
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                walk(sub, f"{path}.{alias}")
+                continue
+            prop = dict(schema["properties"][alias])
+            prop.pop("title", None)
+            if "anyOf" in prop:
+                types = [t.get("type") for t in prop.pop("anyOf") if "type" in t]
+                prop["type"] = types
+            out[f"{path}.{alias}"] = prop
+
+    walk(Settings, prefix)
+    return out

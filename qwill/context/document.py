@@ -1,0 +1,200 @@
+"""Open documents as the editor sees them: text, version, incremental edits.
+
+Positions follow LSP: zero-based line and UTF-16 code-unit column. Every
+surface (LSP, ACP, CLI) feeds edits here and every feature reads the live text
+from here, so the model always sees unsaved buffers. Out-of-range positions
+raise DocumentError instead of being silently clamped, so a bad request
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+
+class DocumentError(ValueError):
+    """A position or edit that does not fit the document."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    line: int
+    character: int  # UTF-16 code units
+
+
+@dataclass(frozen=True)
+class Range:
+    start: Position
+    end: Position
+
+
+@dataclass(frozen=True)
+class TextChange:
+    """An edit: replace `range` (or the whole text when None) with `text`."""
+
+    text: str
+    range: Range | None = None
+
+
+@dataclass(frozen=True)
+class AppliedEdit:
+    """A change after it was applied, in character offsets (for parsers, caches)."""
+
+    start: int
+    old_end: int
+    new_end: int
+    old_text: str
+    new_text: str
+
+
+def utf16_len(s: str) -> int:
+    return len(s) + sum(1 for ch in s if ord(ch) > 0xFFFF)
+
+
+def utf16_to_index(line: str, character: int) -> int:
+    """Code-point index in `line` of a UTF-16 column (a column mid-pair rounds up)."""
+    if character <= 0:
+        return 0
+    units = 0
+    for i, ch in enumerate(line):
+        if units >= character:
+            return i
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return len(line)
+
+
+def index_to_utf16(line: str, index: int) -> int:
+    return utf16_len(line[:index])
+
+
+@dataclass
+class TextDocument:
+    uri: str
+    text: str
+    version: int = 0
+    language_id: str = ""
+    _line_starts: list[int] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self._reindex()
+
+    def _reindex(self) -> None:
+        starts = [0]
+        text = self.text
+        i = text.find("\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = text.find("\n", i + 1)
+        self._line_starts = starts
+
+    @property
+    def line_count(self) -> int:
+        return len(self._line_starts)
+
+    def line(self, n: int) -> str:
+        """Line `n` without its line ending."""
+        if not 0 <= n < self.line_count:
+            raise DocumentError(f"line {n} is outside the document ({self.line_count} lines)")
+        start = self._line_starts[n]
+        end = self._line_starts[n + 1] - 1 if n + 1 < self.line_count else len(self.text)
+        s = self.text[start:end]
+        return s[:-1] if s.endswith("\r") else s
+
+    def offset_at(self, pos: Position, *, strict: bool = True) -> int:
+        """Character offset of an LSP position.
+
+        `strict` rejects lines past the end and columns past the line's end;
+        otherwise they are clamped (LSP allows that for edit ranges).
+        """
+        if pos.line < 0 or pos.character < 0:
+            raise DocumentError(f"negative position {pos.line}:{pos.character}")
+        if pos.line >= self.line_count:
+            if strict:
+                raise DocumentError(
+                    f"line {pos.line} is outside the document ({self.line_count} lines)"
+                )
+            return len(self.text)
+        line = self.line(pos.line)
+        if pos.character > utf16_len(line):
+            if strict:
+                raise DocumentError(
+                    f"column {pos.character} is past the end of line {pos.line} "
+                    f"({utf16_len(line)} columns)"
+                )
+            return self._line_starts[pos.line] + len(line)
+        return self._line_starts[pos.line] + utf16_to_index(line, pos.character)
+
+    def position_at(self, offset: int) -> Position:
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self._line_starts, offset) - 1
+        start = self._line_starts[line]
+        return Position(line, utf16_len(self.text[start:offset]))
+
+    def apply(self, changes: Iterable[TextChange]) -> list[AppliedEdit]:
+        """Apply changes in order (as LSP sends them); all or nothing."""
+        text = self.text
+        applied: list[AppliedEdit] = []
+        scratch = TextDocument(self.uri, text)
+        for ch in changes:
+            if ch.range is None:
+                applied.append(AppliedEdit(0, len(scratch.text), len(ch.text), scratch.text, ch.text))
+                scratch = TextDocument(self.uri, ch.text)
+                continue
+            start = scratch.offset_at(ch.range.start, strict=False)
+            end = scratch.offset_at(ch.range.end, strict=False)
+            if end < start:
+                raise DocumentError("edit range ends before it starts")
+            old = scratch.text[start:end]
+            new_text = scratch.text[:start] + ch.text + scratch.text[end:]
+            applied.append(AppliedEdit(start, end, start + len(ch.text), old, ch.text))
+            scratch = TextDocument(self.uri, new_text)
+        self.text = scratch.text
+        self._line_starts = scratch._line_starts
+        return applied
+
+
+Listener = Callable[[TextDocument, list[AppliedEdit]], None]
+
+
+class DocumentStore:
+    """The live buffers, keyed by URI; listeners hear about every change."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, TextDocument] = {}
+        self.listeners: list[Listener] = []
+        self.close_listeners: list[Callable[[str], None]] = []
+
+    def open(self, uri: str, text: str, version: int = 0, language_id: str = "") -> TextDocument:
+        doc = TextDocument(uri, text, version, language_id)
+        self._docs[uri] = doc
+        edit = AppliedEdit(0, 0, len(text), "", text)
+        for listener in self.listeners:
+            listener(doc, [edit])
+        return doc
+
+    def change(self, uri: str, version: int | None, changes: Iterable[TextChange]) -> TextDocument:
+        doc = self.get(uri)
+        if doc is None:
+            raise DocumentError(f"document {uri} is not open")
+        edits = doc.apply(changes)
+        if version is not None:
+            doc.version = version
+        for listener in self.listeners:
+            listener(doc, edits)
+        return doc
+
+    def close(self, uri: str) -> None:
+        if self._docs.pop(uri, None) is not None:
+            for listener in self.close_listeners:
+                listener(uri)
+
+    def get(self, uri: str) -> TextDocument | None:
+        return self._docs.get(uri)
+
+    def __contains__(self, uri: str) -> bool:
+        return uri in self._docs
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(self._docs.values()))

@@ -1,0 +1,122 @@
+"""`qwill doctor`: what is installed, what the model is, whether it loads."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__
+from .config import Settings
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class DoctorReport:
+    checks: list[Check] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(name, ok, detail))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checks": [c.__dict__ for c in self.checks],
+            "facts": self.facts,
+        }
+
+    def render(self) -> str:
+        lines = [f"Qwill {__version__}"]
+        for c in self.checks:
+            mark = "ok " if c.ok else "ERR"
+            lines.append(f"  [{mark}] {c.name}: {c.detail}")
+        return "\n".join(lines)
+
+
+def _llama_facts(report: DoctorReport) -> Any:
+    try:
+        import llama_cpp
+    except Exception as exc:  # noqa: BLE001 - report, don't crash
+        report.add("llama.cpp", False, f"llama-cpp-python cannot be imported: {exc}")
+        return None
+    system = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+    gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    report.facts["llama_cpp_python"] = llama_cpp.__version__
+    report.facts["llama_system_info"] = system
+    report.facts["gpu_offload"] = gpu
+    report.add("llama.cpp", True, f"llama-cpp-python {llama_cpp.__version__}; {system}")
+    report.add("GPU offload", True, "supported by this build" if gpu else
+               "not in this build (CPU only; see the README for Metal/CUDA builds)")
+    return llama_cpp
+
+
+def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
+    from .engine.llama import default_threads
+    from .engine.resolve import ModelError, inspect_model, resolve_model
+
+    report = DoctorReport()
+    report.add("Python", sys.version_info >= (3, 11),
+               f"{platform.python_version()} on {platform.platform()}")
+    _llama_facts(report)
+    threads = settings.engine.n_threads or default_threads()
+    report.facts["threads"] = threads
+    report.add("threads", True, f"{threads} (engine.nThreads={settings.engine.n_threads or 'auto'})")
+    report.add("GPU layers", True, str(settings.engine.gpu_layers))
+    try:
+        path = resolve_model(settings.engine.model, cache_dir=settings.engine.model_cache_dir,
+                             offline=settings.engine.offline)
+        header = inspect_model(path)
+    except ModelError as exc:
+        report.add("model", False, str(exc))
+        return report
+    facts = {
+        "path": str(path),
+        "size_bytes": header.file_size,
+        "architecture": header.architecture,
+        "name": header.name,
+        "context_length": header.context_length,
+        "parameters": header.parameter_count,
+        "expert_count": header.expert_count,
+        "expert_used_count": header.expert_used_count,
+    }
+    report.facts["model"] = facts
+    moe = (f", MoE {header.expert_count} experts ({header.expert_used_count} used per token)"
+           if header.expert_count else "")
+    report.add("model", True,
+               f"{header.name} at {path} ({header.file_size / 1e6:.0f} MB, {header.architecture}, "
+               f"{header.parameter_count / 1e9:.2f}B parameters, trained context "
+               f"{header.context_length}{moe})")
+    from .completion.fim_templates import UnsupportedModel, detect_template
+
+    try:
+        tpl = detect_template(header.tokens, architecture=header.architecture, name=header.name)
+        report.add("FIM format", True, tpl.name)
+    except UnsupportedModel as exc:
+        report.add("FIM format", False, str(exc))
+    if load:
+        from .engine.base import EngineError
+        from .engine.loader import load_engine
+
+        t0 = time.perf_counter()
+        try:
+            engine = load_engine(settings.engine)
+        except EngineError as exc:
+            report.add("load", False, str(exc))
+            return report
+        report.add("load", True, f"loaded in {time.perf_counter() - t0:.2f}s "
+                   f"(context {engine.info.extra.get('n_ctx')})")
+        engine.close()
+    return report

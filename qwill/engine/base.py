@@ -1,0 +1,104 @@
+"""The engine contract: stream tokens for a prompt, honour a cancel token.
+
+Everything above the engine (completion, actions, agent) talks to this
+protocol only, so a llama.cpp model in-process, a remote server and the
+scripted fake engine are interchangeable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+class EngineError(RuntimeError):
+    """A model could not be loaded or run; the message tells the user what to do."""
+
+
+class CancelToken:
+    """Set by whoever no longer wants the result; checked by the engine each token."""
+
+    __slots__ = ("_event", "reason")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation: a raw prompt (already templated) and its bounds."""
+
+    prompt: str
+    max_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0
+    # Seconds of wall time for generation after the first token (0: unbounded).
+    time_budget: float = 0.0
+    # A caller-chosen key: generations with the same slot share a KV sequence.
+    slot: str = "completion"
+
+
+@dataclass
+class GenerationStats:
+    """What a generation cost; filled in by the engine as it runs."""
+
+    prompt_tokens: int = 0
+    # prompt tokens that had to be evaluated (the rest came from the KV cache)
+    prompt_eval_tokens: int = 0
+    generated_tokens: int = 0
+    prompt_seconds: float = 0.0
+    generate_seconds: float = 0.0
+    stop_reason: str = ""  # "stop", "length", "cancelled", "time", "eos"
+
+    @property
+    def reused_tokens(self) -> int:
+        return self.prompt_tokens - self.prompt_eval_tokens
+
+
+@dataclass
+class ModelInfo:
+    """What clients and `qwill doctor` show about the loaded model."""
+
+    name: str
+    path: str
+    architecture: str
+    file_size: int
+    context_length: int | None
+    parameters: int
+    expert_count: int = 0
+    expert_used_count: int = 0
+    fim_template: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A loaded model. Not thread-safe: EngineWorker serialises all calls."""
+
+    info: ModelInfo
+
+    def generate(
+        self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
+    ) -> Iterator[str]:
+        """Yield text pieces; stop promptly (within one token) once `cancel` is set."""
+        ...
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of `text` as the model would see it inside a prompt."""
+        ...
+
+    def close(self) -> None:
+        """Free the model."""
+        ...

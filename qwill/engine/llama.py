@@ -1,0 +1,253 @@
+"""The in-process llama.cpp engine (llama-cpp-python).
+
+Only the EngineWorker's thread calls into this class. It keeps the token ids
+that are currently in the KV cache and re-evaluates only what differs from the
+previous prompt (the longest common prefix); finer planning (keeping a cached
+suffix, shifting) lives in completion/, which lays out prompts so that typing
+appends. Prompt evaluation is chunked so that a cancel lands between chunks,
+and generation checks the cancel token before every token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo
+from .gguf_reader import GGUFHeader
+from .stops import StopMatcher
+
+log = logging.getLogger(__name__)
+
+# Prompt tokens evaluated between two looks at the cancel token.
+_CANCEL_CHUNK = 128
+
+
+@dataclass(frozen=True)
+class LlamaOptions:
+    n_threads: int = 0
+    context_size: int = 4096
+    batch_size: int = 512
+    gpu_layers: int = 0
+    flash_attn: bool = False
+    type_k: str | None = None
+    type_v: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+def default_threads() -> int:
+    """Cores this process may use; llama.cpp decodes best with one thread per core."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        n = os.cpu_count() or 4
+    return max(1, n)
+
+
+_KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2, "f32": 0, "q5_0": 6, "q5_1": 7, "q4_1": 3}
+
+
+def import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise EngineError(
+            f"llama-cpp-python is not installed or failed to load ({exc}); "
+            "install it with: pip install llama-cpp-python (see the README for GPU builds)"
+        ) from None
+    return llama_cpp
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """llama.cpp prints load chatter on fd 2; keep the editor's log readable."""
+    try:
+        fd = os.dup(2)
+    except OSError:  # pragma: no cover
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
+class LlamaEngine:
+    """A GGUF model loaded into llama.cpp, one sequence, prefix-reusing."""
+
+    def __init__(self, path: Path, header: GGUFHeader, options: LlamaOptions,
+                 *, fim_template: str = "", verbose: bool = False) -> None:
+        llama_cpp = import_llama_cpp()
+        self.path = path
+        self.header = header
+        self.options = options
+        n_ctx = options.context_size
+        if header.context_length:
+            n_ctx = min(n_ctx, header.context_length)
+        kwargs: dict[str, Any] = dict(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_batch=options.batch_size,
+            n_ubatch=min(options.batch_size, 512),
+            n_threads=options.n_threads or default_threads(),
+            n_threads_batch=options.n_threads or default_threads(),
+            n_gpu_layers=options.gpu_layers,
+            flash_attn=options.flash_attn,
+            verbose=verbose,
+            logits_all=False,
+        )
+        if options.type_k:
+            kwargs["type_k"] = _KV_TYPES[options.type_k]
+        if options.type_v:
+            kwargs["type_v"] = _KV_TYPES[options.type_v]
+        kwargs.update(dict(options.extra))
+        try:
+            if verbose:
+                self.llm = llama_cpp.Llama(**kwargs)
+            else:
+                with _quiet_stderr():
+                    self.llm = llama_cpp.Llama(**kwargs)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise EngineError(
+                f"llama.cpp could not load {path.name} (architecture "
+                f"'{header.architecture}'): {exc}. If the architecture is new, upgrade "
+                "llama-cpp-python; if memory is short, lower engine.contextSize or use a "
+                "smaller model"
+            ) from None
+        self._llama_cpp = llama_cpp
+        self.cached: list[int] = []
+        self.n_ctx = self.llm.n_ctx()
+        self.info = ModelInfo(
+            name=header.name,
+            path=str(path),
+            architecture=header.architecture,
+            file_size=header.file_size,
+            context_length=header.context_length,
+            parameters=header.parameter_count,
+            expert_count=header.expert_count,
+            expert_used_count=header.expert_used_count,
+            fim_template=fim_template,
+            extra={"n_ctx": str(self.n_ctx), "n_threads": str(kwargs["n_threads"])},
+        )
+
+    # -- tokens ----------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return bytes(self.llm.detokenize(tokens, special=True)).decode("utf-8", errors="replace")
+
+    def _is_eog(self, token: int) -> bool:
+        vocab = self._llama_cpp.llama_model_get_vocab(self.llm.model)
+        return bool(self._llama_cpp.llama_vocab_is_eog(vocab, token))
+
+    # -- KV cache --------------------------------------------------------------
+    def _truncate_cache(self, keep: int) -> None:
+        """Drop everything after the first `keep` cached tokens."""
+        if keep < len(self.cached):
+            self.llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+            del self.cached[keep:]
+        self.llm.n_tokens = keep
+
+    def _eval(self, tokens: list[int], cancel: CancelToken) -> bool:
+        """Evaluate `tokens` after the cached ones; False if cancelled midway."""
+        step = _CANCEL_CHUNK if len(tokens) > _CANCEL_CHUNK else len(tokens)
+        for i in range(0, len(tokens), max(step, 1)):
+            if cancel.cancelled:
+                return False
+            chunk = tokens[i:i + step]
+            self.llm.n_tokens = len(self.cached)
+            self.llm.eval(chunk)
+            self.cached.extend(chunk)
+        return True
+
+    # -- generation --------------------------------------------------------------
+    def generate(
+        self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
+    ) -> Iterator[str]:
+        t0 = time.perf_counter()
+        tokens = self.tokenize(request.prompt)
+        stats.prompt_tokens = len(tokens)
+        budget = self.n_ctx - 1
+        if len(tokens) >= budget:
+            raise EngineError(
+                f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}; "
+                "raise engine.contextSize or lower completion.linesBefore"
+            )
+        max_new = min(request.max_tokens, budget - len(tokens))
+        common = 0
+        for a, b in zip(self.cached, tokens):
+            if a != b:
+                break
+            common += 1
+        # The last prompt token must be evaluated again to get fresh logits.
+        if common == len(tokens):
+            common -= 1
+        self._truncate_cache(common)
+        stats.prompt_eval_tokens = len(tokens) - common
+        if not self._eval(tokens[common:], cancel):
+            stats.stop_reason = "cancelled"
+            stats.prompt_seconds = time.perf_counter() - t0
+            return
+        stats.prompt_seconds = time.perf_counter() - t0
+        sampler = self.llm._init_sampler(temp=request.temperature, repeat_penalty=1.0)
+        matcher = StopMatcher(request.stop)
+        pending = b""
+        t1 = time.perf_counter()
+        first_at: float | None = None
+        stats.stop_reason = "length"
+        try:
+            for _ in range(max_new):
+                if cancel.cancelled:
+                    stats.stop_reason = "cancelled"
+                    break
+                token = sampler.sample(self.llm._ctx, -1)
+                if self._is_eog(token):
+                    stats.stop_reason = "eos"
+                    break
+                stats.generated_tokens += 1
+                pending += bytes(self.llm.detokenize([token], special=True))
+                try:
+                    piece = pending.decode("utf-8")
+                    pending = b""
+                except UnicodeDecodeError:
+                    piece = "" if len(pending) < 4 else pending.decode("utf-8", errors="replace")
+                    if piece:
+                        pending = b""
+                out = matcher.feed(piece) if piece else ""
+                if out:
+                    if first_at is None:
+                        first_at = time.perf_counter()
+                    yield out
+                if matcher.stopped:
+                    stats.stop_reason = "stop"
+                    break
+                if request.time_budget and first_at is not None and (
+                    time.perf_counter() - first_at > request.time_budget
+                ):
+                    stats.stop_reason = "time"
+                    break
+                # Feed the sampled token back so the next one can be sampled.
+                if not self._eval([token], cancel):
+                    stats.stop_reason = "cancelled"
+                    break
+            else:
+                stats.stop_reason = "length"
+            tail = matcher.flush()
+            if tail and stats.stop_reason != "cancelled":
+                yield tail
+        finally:
+            stats.generate_seconds = time.perf_counter() - t1
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.llm.close()

@@ -1,0 +1,66 @@
+"""From settings to a loaded engine: resolve, inspect, pick the FIM format, load."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..completion.fim_templates import UnsupportedModel, detect_template
+from ..config import EngineSettings
+from .base import Engine, EngineError
+from .fake import FakeEngine
+from .llama import LlamaEngine, LlamaOptions
+from .resolve import ProgressFn, inspect_model, resolve_model
+
+FAKE_PREFIX = "fake:"
+
+
+def fake_engine_from_spec(spec: str) -> FakeEngine:
+    """`fake:` engines for tests and demos without a model.
+
+    `fake:` answers with nothing; `fake:/path/script.json` replays a JSON list of
+    responses (or an object with `responses`, `default`, `delay`).
+    """
+    source = spec[len(FAKE_PREFIX):]
+    if not source:
+        return FakeEngine()
+    try:
+        data = json.loads(Path(source).read_text())
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"cannot read fake engine script {source}: {exc}") from None
+    if isinstance(data, list):
+        return FakeEngine([str(x) for x in data])
+    return FakeEngine([str(x) for x in data.get("responses", [])],
+                      default=str(data.get("default", "")),
+                      delay=float(data.get("delay", 0.0)))
+
+
+def load_engine(settings: EngineSettings, *, fim_override: str = "auto",
+                progress: ProgressFn | None = None, verbose: bool = False) -> Engine:
+    """Resolve `settings.model` and load it; EngineError explains any failure."""
+    if settings.model.startswith(FAKE_PREFIX):
+        return fake_engine_from_spec(settings.model)
+    if progress:
+        progress(f"locating model {settings.model}", None)
+    path = resolve_model(settings.model, cache_dir=settings.model_cache_dir,
+                         offline=settings.offline, progress=progress)
+    header = inspect_model(path)
+    if fim_override != "auto":
+        fim_name = fim_override
+    else:
+        try:
+            fim_name = detect_template(header.tokens, architecture=header.architecture,
+                                       name=header.name).name
+        except UnsupportedModel:
+            fim_name = ""  # chat-only model: usable by the agent, not for completion
+    if progress:
+        progress(f"loading {path.name} into llama.cpp", None)
+    options = LlamaOptions(
+        n_threads=settings.n_threads,
+        context_size=settings.context_size,
+        batch_size=settings.batch_size,
+        gpu_layers=settings.gpu_layers,
+    )
+    return LlamaEngine(path, header, options, fim_template=fim_name,
+                       verbose=verbose or bool(os.environ.get("QWILL_LLAMA_VERBOSE")))

@@ -1,0 +1,157 @@
+"""One owner thread per engine: every llama.cpp call happens on it.
+
+llama.cpp contexts are not thread-safe, and decoding must never block the
+protocol's event loop. The worker owns the engine, runs jobs one at a time in
+arrival order, and hands tokens back to asyncio through the loop's thread-safe
+callback. Jobs whose cancel token is already set when their turn comes are
+skipped without touching the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from .base import CancelToken, Engine, EngineError, GenerationRequest, GenerationStats
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_STOP = object()
+
+
+class EngineWorker:
+    """Serialises all access to one engine on a dedicated thread."""
+
+    def __init__(self, name: str = "qwill-engine") -> None:
+        self._jobs: queue.Queue[Any] = queue.Queue()
+        self._engine: Engine | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self.pending = 0
+
+    # -- owner thread -------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
+                break
+            fn, fut = job
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - delivered to the caller
+                fut.set_exception(exc)
+            finally:
+                self.pending -= 1
+        if self._engine is not None:
+            try:
+                self._engine.close()
+            except Exception:  # pragma: no cover - best effort at shutdown
+                log.exception("closing engine failed")
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Run `fn` on the owner thread; its result arrives in the future."""
+        fut: Future[T] = Future()
+        self.pending += 1
+        self._jobs.put((fn, fut))
+        return fut
+
+    # -- engine lifecycle ----------------------------------------------------
+    def load(self, factory: Callable[[], Engine]) -> Future[Engine]:
+        """Create the engine on the owner thread (replacing any current one)."""
+
+        def _load() -> Engine:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+            self._engine = factory()
+            return self._engine
+
+        return self.submit(_load)
+
+    @property
+    def engine(self) -> Engine | None:
+        return self._engine
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._jobs.put(_STOP)
+        if wait:
+            self._thread.join(timeout=30)
+
+    # -- generation -----------------------------------------------------------
+    def _require(self) -> Engine:
+        if self._engine is None:
+            raise EngineError("no model is loaded")
+        return self._engine
+
+    def generate_sync(
+        self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
+    ) -> Iterator[str]:
+        """Blocking iterator of pieces (for the CLI and benchmarks)."""
+        pieces: queue.Queue[Any] = queue.Queue()
+
+        def job() -> None:
+            try:
+                if cancel.cancelled:
+                    stats.stop_reason = "cancelled"
+                    return
+                for piece in self._require().generate(request, cancel, stats):
+                    pieces.put(piece)
+            finally:
+                pieces.put(_STOP)
+
+        fut = self.submit(job)
+        while True:
+            item = pieces.get()
+            if item is _STOP:
+                break
+            yield item
+        fut.result()
+
+    async def generate(
+        self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
+    ) -> AsyncIterator[str]:
+        """Async iterator of pieces; cancelling the awaiting task cancels decoding."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[Any] = asyncio.Queue()
+
+        def put(item: Any) -> None:
+            loop.call_soon_threadsafe(pieces.put_nowait, item)
+
+        def job() -> None:
+            try:
+                if cancel.cancelled:
+                    stats.stop_reason = "cancelled"
+                    return
+                for piece in self._require().generate(request, cancel, stats):
+                    put(piece)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the loop
+                put(exc)
+            finally:
+                put(_STOP)
+
+        fut = self.submit(job)
+        try:
+            while True:
+                item = await pieces.get()
+                if item is _STOP:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            # Leaving early (consumer stopped, task cancelled): stop the decoder.
+            if not fut.done():
+                cancel.cancel(cancel.reason or "abandoned")
+
+    async def call(self, fn: Callable[[Engine], T]) -> T:
+        """Run `fn(engine)` on the owner thread and await its result."""
+        fut = self.submit(lambda: fn(self._require()))
+        return await asyncio.wrap_future(fut)

@@ -1,0 +1,43 @@
+"""textDocument/inlineCompletion (LSP 3.18): ghost text from the model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+
+from ...completion.service import CompletionRequest, Suggestion
+from .. import convert
+
+if TYPE_CHECKING:
+    from ...context.document import TextDocument
+    from ..server import QwillServer
+
+
+def completion_request(ls: QwillServer, uri: str, pos: types.Position,
+                       invoked: bool = False) -> tuple[TextDocument, CompletionRequest]:
+    doc = ls.session.documents.get(uri)
+    if doc is None:
+        raise JsonRpcInvalidParams(f"document {uri} is not open (send textDocument/didOpen first)")
+    offset = convert.offset_or_error(doc, pos)
+    return doc, CompletionRequest(uri=uri, text=doc.text, offset=offset,
+                                  path=convert.uri_to_path(uri), language_id=doc.language_id,
+                                  invoked=invoked)
+
+
+def to_item(doc: TextDocument, s: Suggestion) -> types.InlineCompletionItem:
+    return types.InlineCompletionItem(insert_text=s.text, range=convert.lsp_range(doc, s.start, s.end))
+
+
+def register(server: QwillServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION)
+    async def inline_completion(
+        ls: QwillServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList | None:
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        doc, req = completion_request(ls, params.text_document.uri, params.position, invoked)
+        suggestion = await ls.session.completion.complete(req)
+        if suggestion is None:
+            return types.InlineCompletionList(items=[])
+        return types.InlineCompletionList(items=[to_item(doc, suggestion)])

@@ -1,0 +1,47 @@
+"""initialize / initialized / didChangeConfiguration: settings and model loading."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+if TYPE_CHECKING:
+    from ..server import QwillServer
+
+
+def _report(server: QwillServer, problems: list[str]) -> None:
+    if problems:
+        server.show("; ".join(problems))
+
+
+def register(server: QwillServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: QwillServer, params: types.InitializeParams) -> None:
+        caps = params.capabilities
+        ls.client_supports_progress = bool(caps.window and caps.window.work_done_progress)
+        ls.client_supports_configuration = bool(caps.workspace and caps.workspace.configuration)
+        ls.client_name = params.client_info.name if params.client_info else ""
+        result = ls.session.update_settings(params.initialization_options or {})
+        # window/showMessage is not allowed before `initialized`; keep them until then.
+        ls._pending_problems = result.problems  # type: ignore[attr-defined]
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: QwillServer, params: types.InitializedParams) -> None:
+        _report(ls, getattr(ls, "_pending_problems", []))
+        ls._load = asyncio.ensure_future(ls.load_model_with_progress())  # type: ignore[attr-defined]
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: QwillServer, params: types.DidChangeConfigurationParams) -> None:
+        raw: Any = params.settings
+        if raw is None and ls.client_supports_configuration:
+            items = await ls.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section="qwill")]))
+            raw = items[0] if items else None
+        if raw is None:
+            return
+        result = ls.session.update_settings(raw)
+        _report(ls, result.problems)
+        if result.engine_changed:
+            await ls.load_model_with_progress()

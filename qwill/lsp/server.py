@@ -1,0 +1,109 @@
+"""The Qwill language server: a pygls server that owns one Session."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcMethodNotFound
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+
+from .. import __version__
+from ..session import ModelState, ModelStatus, Session
+
+log = logging.getLogger(__name__)
+
+STATUS_NOTIFICATION = "qwill/status"
+
+
+class QwillProtocol(LanguageServerProtocol):
+    """Answers requests for unknown methods with -32601 instead of silence."""
+
+    def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> None:
+        try:
+            self._get_handler(method_name)
+        except JsonRpcMethodNotFound:
+            self._send_response(
+                msg_id, None,
+                JsonRpcMethodNotFound.of(method_name).to_response_error(),
+            )
+            return
+        super()._handle_request(msg_id, method_name, params)
+
+
+class QwillServer(LanguageServer):
+    def __init__(self, session: Session | None = None) -> None:
+        super().__init__(
+            "qwill", __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=QwillProtocol,
+        )
+        self.session = session or Session()
+        self.session.status_listeners.append(self._on_status)
+        self.client_supports_progress = False
+        self.client_supports_configuration = False
+        self.client_name = ""
+
+    # -- helpers used by features -------------------------------------------------
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=f"Qwill: {message}"))
+
+    def log_message(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def _on_status(self, status: ModelStatus) -> None:
+        info = status.info
+        payload: dict[str, Any] = {"state": status.state.value, "message": status.message}
+        if info is not None:
+            payload["model"] = {
+                "name": info.name, "path": info.path, "architecture": info.architecture,
+                "fileSize": info.file_size, "contextLength": info.context_length,
+                "parameters": info.parameters, "expertCount": info.expert_count,
+                "expertUsedCount": info.expert_used_count, "fimTemplate": info.fim_template,
+            }
+        self.protocol.notify(STATUS_NOTIFICATION, payload)
+        if status.state is ModelState.ERROR:
+            self.show(status.message, types.MessageType.Error)
+
+    async def load_model_with_progress(self) -> None:
+        """Load the model in the background, reporting `$/progress` to the client."""
+        loop = asyncio.get_running_loop()
+        token = f"qwill-model-{uuid.uuid4().hex[:8]}"
+        use_progress = self.client_supports_progress
+        if use_progress:
+            try:
+                await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
+            except Exception:  # noqa: BLE001 - progress is a courtesy
+                use_progress = False
+        if use_progress:
+            self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+                title="Qwill", message=f"loading model {self.session.settings.engine.model}",
+                percentage=0, cancellable=False))
+        last = [-1]
+
+        def progress(message: str, fraction: float | None) -> None:
+            pct = int(fraction * 100) if fraction is not None else None
+            if pct is not None and pct == last[0]:
+                return
+            last[0] = pct if pct is not None else last[0]
+            if use_progress:
+                loop.call_soon_threadsafe(
+                    self.work_done_progress.report, token,
+                    types.WorkDoneProgressReport(message=message, percentage=pct))
+
+        status = await self.session.load_model(progress)
+        if use_progress:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=status.message))
+
+
+def create_server(session: Session | None = None) -> QwillServer:
+    from .features import completion, inline_completion, lifecycle, text_sync
+
+    server = QwillServer(session)
+    for module in (lifecycle, text_sync, inline_completion, completion):
+        module.register(server)
+    return server
