@@ -30,9 +30,8 @@ class EngineSettings(_Section):
     model: str = Field(
         "default",
         description=(
-            "Model for completion and (unless agentModel is set) the agent: `default`, "
-            "`default-1.5b`, a path to a .gguf file, `hf:owner/repo:QUANT` or "
-            "`hf:owner/repo/file.gguf`."
+            "Model to run: `default`, `default-1.5b`, a path to a .gguf file, "
+            "`hf:owner/repo:QUANT` or `hf:owner/repo/file.gguf`."
         ),
     )
     n_threads: int = Field(

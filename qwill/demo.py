@@ -161,7 +161,7 @@ async def run_session(model: str, path: Path, verbose: bool = False) -> int:
     for n, spot in enumerate(spots, 1):
         lines = text.split("\n")
         n_hidden = spot.hidden.count("\n") + 1
-        cleared = "\n".join(lines[: spot.line] + [spot.indent] + lines[spot.line + n_hidden:])
+        cleared = "\n".join([*lines[:spot.line], spot.indent, *lines[spot.line + n_hidden:]])
         set_text(cleared)
         col = len(spot.indent)
         header = lines[spot.line - 2].strip()

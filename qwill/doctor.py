@@ -49,7 +49,7 @@ class DoctorReport:
 def _llama_facts(report: DoctorReport) -> Any:
     try:
         import llama_cpp
-    except Exception as exc:  # noqa: BLE001 - report, don't crash
+    except Exception as exc:
         report.add("llama.cpp", False, f"llama-cpp-python cannot be imported: {exc}")
         return None
     system = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()

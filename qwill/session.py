@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from .completion.fim_templates import FimTemplate, UnsupportedModel, get_template
 from .completion.service import CompletionService
@@ -25,7 +25,7 @@ from .engine.worker import EngineWorker
 log = logging.getLogger(__name__)
 
 
-class ModelState(str, Enum):
+class ModelState(StrEnum):
     NOT_LOADED = "not-loaded"
     LOADING = "loading"
     READY = "ready"
@@ -84,7 +84,7 @@ class Session:
         except EngineError as exc:
             self._set_status(ModelState.ERROR, str(exc))
             return self.status
-        except Exception as exc:  # noqa: BLE001 - any load failure is reported, never fatal
+        except Exception as exc:
             log.exception("model load failed")
             self._set_status(ModelState.ERROR, f"model load failed: {exc}")
             return self.status

@@ -134,8 +134,9 @@ class CompletionService:
         stats = GenerationStats()
         raw = ""
         self.model_calls += 1
+        stream = self.worker.generate(gen, token, stats)
         try:
-            async for piece in self.worker.generate(gen, token, stats):
+            async for piece in stream:
                 raw += piece
                 if "\n" in piece and _unit_complete(raw, shape):
                     token.cancel("unit complete")
@@ -146,9 +147,13 @@ class CompletionService:
         except EngineError as exc:
             log.warning("completion failed: %s", exc)
             return None
+        finally:
+            await stream.aclose()
         if token.cancelled and token.reason not in ("unit complete",):
+            log.info("completion for %s cancelled (%s)", req.uri, token.reason)
             return None
         text = finish(raw, shape, window.suffix)
+        log.info("completion raw=%r text=%r stop=%s", raw, text, stats.stop_reason)
         if not text:
             return None
         end = req.offset

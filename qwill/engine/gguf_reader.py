@@ -181,7 +181,7 @@ class _Reader:
             if n > 1 << 28:
                 raise GGUFError(f"{self.path}: corrupt GGUF header (array of {n} items)")
             if itype in _SCALARS and not keep_arrays:
-                fmt, size = _SCALARS[itype]
+                _fmt, size = _SCALARS[itype]
                 self.fh.seek(size * n, 1)
                 return n
             return [self.value(itype, keep_arrays=keep_arrays) for _ in range(n)]

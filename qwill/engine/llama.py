@@ -185,7 +185,7 @@ class LlamaEngine:
             )
         max_new = min(request.max_tokens, budget - len(tokens))
         common = 0
-        for a, b in zip(self.cached, tokens):
+        for a, b in zip(self.cached, tokens, strict=False):
             if a != b:
                 break
             common += 1

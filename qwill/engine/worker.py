@@ -46,7 +46,7 @@ class EngineWorker:
                 continue
             try:
                 fut.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001 - delivered to the caller
+            except BaseException as exc:
                 fut.set_exception(exc)
             finally:
                 self.pending -= 1
@@ -132,23 +132,26 @@ class EngineWorker:
                     return
                 for piece in self._require().generate(request, cancel, stats):
                     put(piece)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the loop
+            except BaseException as exc:
                 put(exc)
             finally:
                 put(_STOP)
 
-        fut = self.submit(job)
+        self.submit(job)
+        finished = False
         try:
             while True:
                 item = await pieces.get()
                 if item is _STOP:
+                    finished = True
                     break
                 if isinstance(item, BaseException):
+                    finished = True
                     raise item
                 yield item
         finally:
             # Leaving early (consumer stopped, task cancelled): stop the decoder.
-            if not fut.done():
+            if not finished:
                 cancel.cancel(cancel.reason or "abandoned")
 
     async def call(self, fn: Callable[[Engine], T]) -> T:

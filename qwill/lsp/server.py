@@ -77,7 +77,7 @@ class QwillServer(LanguageServer):
         if use_progress:
             try:
                 await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
-            except Exception:  # noqa: BLE001 - progress is a courtesy
+            except Exception:
                 use_progress = False
         if use_progress:
             self.work_done_progress.begin(token, types.WorkDoneProgressBegin(

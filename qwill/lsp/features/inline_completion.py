@@ -31,7 +31,7 @@ def to_item(doc: TextDocument, s: Suggestion) -> types.InlineCompletionItem:
 
 
 def register(server: QwillServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION)
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
         ls: QwillServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList | None:
