@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from .chat import ChatFormat
+
 
 class EngineError(RuntimeError):
     """A model could not be loaded or run; the message tells the user what to do."""
@@ -81,6 +83,8 @@ class ModelInfo:
     expert_used_count: int = 0
     fim_template: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # How to talk to the model as a chat model (code actions, agent).
+    chat_format: ChatFormat = field(default_factory=ChatFormat)
 
 
 @runtime_checkable

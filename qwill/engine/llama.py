@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo
+from .chat import chat_format_from_metadata
 from .gguf_reader import GGUFHeader
 from .stops import StopMatcher
 
@@ -137,6 +138,7 @@ class LlamaEngine:
             expert_used_count=header.expert_used_count,
             fim_template=fim_template,
             extra={"n_ctx": str(self.n_ctx), "n_threads": str(kwargs["n_threads"])},
+            chat_format=chat_format_from_metadata(header.metadata, header.tokens),
         )
 
     # -- tokens ----------------------------------------------------------------
