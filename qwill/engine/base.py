@@ -7,12 +7,16 @@ scripted fake engine are interchangeable.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from .chat import ChatFormat
+
+log = logging.getLogger(__name__)
 
 
 class EngineError(RuntimeError):
@@ -22,20 +26,52 @@ class EngineError(RuntimeError):
 class CancelToken:
     """Set by whoever no longer wants the result; checked by the engine each token."""
 
-    __slots__ = ("_event", "reason")
+    __slots__ = ("_callbacks", "_event", "_lock", "reason")
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
         self.reason = ""
 
     def cancel(self, reason: str = "cancelled") -> None:
-        if not self._event.is_set():
+        with self._lock:
+            if self._event.is_set():
+                return
             self.reason = reason
             self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a callback must not stop the others
+                log.exception("cancel callback failed")
 
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to `timeout` seconds, waking at once on cancel; True if cancelled."""
+        return self._event.wait(timeout)
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run `callback` (on the cancelling thread) when cancelled, at once if already.
+
+        Engines blocked in I/O use this to unblock themselves, e.g. a remote engine
+        shuts its socket down. Returns a function that unregisters the callback.
+        """
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+
+                def remove() -> None:
+                    with self._lock, contextlib.suppress(ValueError):
+                        self._callbacks.remove(callback)
+
+                return remove
+        callback()
+        return lambda: None
 
 
 @dataclass(frozen=True)
