@@ -17,6 +17,7 @@ from .completion.fim_templates import FimTemplate, UnsupportedModel, get_templat
 from .completion.service import CompletionService
 from .config import Settings, SettingsResult, parse_settings
 from .context.document import DocumentStore
+from .context.syntax import SyntaxStore
 from .engine.base import Engine, EngineError, ModelInfo
 from .engine.loader import load_engine
 from .engine.resolve import ProgressFn
@@ -44,6 +45,8 @@ class Session:
                  engine_factory: Callable[[Settings, ProgressFn | None], Engine] | None = None) -> None:
         self.settings = settings or Settings()
         self.documents = DocumentStore()
+        # one tree-sitter tree per open document (see qwill.context.syntax)
+        self.syntax = SyntaxStore(self.documents)
         self.worker = EngineWorker()
         self.completion = CompletionService(self.worker, self.settings.completion)
         self.status = ModelStatus()
