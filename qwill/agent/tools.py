@@ -1,0 +1,438 @@
+"""The agent's tools: read, list, grep, find symbol, edit, create, delete, rename,
+run a command, run the tests, keep a plan.
+
+Each tool has a JSON schema (rendered into the prompt through the model's own
+chat template) and a function over a ToolContext. Reads see live buffers;
+writes are staged in the step's Staging and reviewed as one change set at the
+end of the step. Results are plain text for the model, capped in size; a
+failure is a ToolError whose message tells the model what to do instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .shell import CommandResult, ShellPolicy, Verdict, run_command
+from .workspace import PathError, Staging, Workspace
+
+MAX_READ_LINES = 250
+MAX_RESULT_CHARS = 8_000
+MAX_LIST = 200
+MAX_GREP = 60
+
+
+class ToolError(Exception):
+    """A tool call that failed; the message goes back to the model."""
+
+
+@dataclass
+class PlanItem:
+    text: str
+    done: bool = False
+
+
+@dataclass
+class ToolContext:
+    workspace: Workspace
+    staging: Staging
+    policy: ShellPolicy = field(default_factory=ShellPolicy)
+    test_command: str = ""
+    command_timeout: float = 120.0
+    max_output: int = 12_000
+    sandbox: bool = True
+    # Asks the user about a command; True to run it. None: nobody to ask (denied).
+    approve_command: Callable[[str, str], Awaitable[bool]] | None = None
+    # Called before a command runs so staged edits are applied first.
+    flush: Callable[[], Awaitable[str]] | None = None
+    plan: list[PlanItem] = field(default_factory=list)
+    symbol_index: Any = None  # qwill.context's workspace index, when there is one
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    run: Callable[..., Awaitable[str]]
+    writes: bool = False
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "function", "function": {
+            "name": self.name, "description": self.description, "parameters": self.parameters}}
+
+
+def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": required}
+
+
+_S = {"type": "string"}
+_I = {"type": "integer"}
+
+
+def _cap(text: str, limit: int = MAX_RESULT_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[... {len(text) - limit} more characters cut]"
+
+
+def _numbered(lines: list[str], first: int) -> str:
+    width = len(str(first + len(lines)))
+    return "\n".join(f"{n:>{width}}| {line}" for n, line in enumerate(lines, start=first))
+
+
+def _read(ctx: ToolContext, path: str) -> tuple[str, str]:
+    rel = ctx.workspace.rel(path)
+    if ctx.workspace.abspath(rel).is_dir() and rel not in ctx.staging.files:
+        raise ToolError(f"{rel} is a directory; use list_files")
+    text = ctx.staging.read(rel)
+    if text is None:
+        raise ToolError(f"{rel} does not exist")
+    return rel, text
+
+
+# -- reading ------------------------------------------------------------------------
+async def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int = 0) -> str:
+    rel, text = _read(ctx, path)
+    lines = text.splitlines()
+    if not lines:
+        return f"{rel} is empty"
+    start = max(1, int(start_line or 1))
+    end = int(end_line or 0) or len(lines)
+    end = min(end, len(lines), start + MAX_READ_LINES - 1)
+    if start > len(lines):
+        raise ToolError(f"{rel} has {len(lines)} lines; start_line {start} is past the end")
+    body = _numbered(lines[start - 1:end], start)
+    more = f"\n[lines {end + 1}-{len(lines)} not shown]" if end < len(lines) else ""
+    return _cap(f"{rel} (lines {start}-{end} of {len(lines)}):\n{body}{more}")
+
+
+async def list_files(ctx: ToolContext, path: str = ".", pattern: str = "") -> str:
+    rel = ctx.workspace.rel(path or ".")
+    if rel != "." and not ctx.workspace.abspath(rel).exists():
+        raise ToolError(f"{rel} does not exist")
+    found = []
+    for p in ctx.workspace.walk(rel):
+        if ctx.staging.files.get(p, "") is None:
+            continue
+        if pattern and not (fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p.rsplit("/", 1)[-1], pattern)):
+            continue
+        found.append(p)
+    for p, text in ctx.staging.files.items():  # staged creations
+        if text is not None and p not in found and (rel == "." or p.startswith(rel + "/")):
+            if not pattern or fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p.rsplit("/", 1)[-1], pattern):
+                found.append(p)
+    if not found:
+        return "no files match"
+    extra = f"\n[{len(found) - MAX_LIST} more not shown]" if len(found) > MAX_LIST else ""
+    return "\n".join(sorted(found)[:MAX_LIST]) + extra
+
+
+def _files_for(ctx: ToolContext, path: str, glob: str) -> list[str]:
+    rel = ctx.workspace.rel(path or ".")
+    files = [p for p in ctx.workspace.walk(rel)
+             if not glob or fnmatch.fnmatch(p, glob) or fnmatch.fnmatch(p.rsplit("/", 1)[-1], glob)]
+    files += [p for p, t in ctx.staging.files.items() if t is not None and p not in files
+              and (rel == "." or p.startswith(rel + "/"))]
+    return files
+
+
+async def grep(ctx: ToolContext, pattern: str, path: str = ".", glob: str = "") -> str:
+    try:
+        rx = re.compile(pattern)
+    except re.error:
+        rx = re.compile(re.escape(pattern))
+    hits: list[str] = []
+    for p in _files_for(ctx, path, glob):
+        try:
+            text = ctx.staging.read(p)
+        except PathError:
+            continue
+        if text is None or "\x00" in text[:1000]:
+            continue
+        for n, line in enumerate(text.splitlines(), 1):
+            if rx.search(line):
+                hits.append(f"{p}:{n}: {line.strip()[:200]}")
+                if len(hits) >= MAX_GREP:
+                    return "\n".join(hits) + f"\n[stopped at {MAX_GREP} matches]"
+    return "\n".join(hits) if hits else f"no matches for {pattern!r}"
+
+
+_DEF = (r"^\s*(?:export\s+)?(?:async\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:static\s+)?"
+        r"(?:def|class|function|func|fn|struct|enum|trait|interface|type|const|let|var|impl|module)"
+        r"\s+(?:\([^)]*\)\s*)?{name}\b")
+
+
+async def find_symbol(ctx: ToolContext, name: str) -> str:
+    """Definitions of `name`: the workspace symbol index when present, else a
+    regex over definition keywords (def/class/function/func/fn/struct/...)."""
+    index = ctx.symbol_index
+    if index is not None and hasattr(index, "find"):
+        try:
+            found = index.find(name)
+        except Exception:  # an index failure must not stop the agent
+            found = None
+        if found:
+            return "\n".join(str(f) for f in found[:MAX_GREP])
+    rx = re.compile(_DEF.format(name=re.escape(name)))
+    assign = re.compile(rf"^{re.escape(name)}\s*[:=]")
+    hits = []
+    for p in _files_for(ctx, ".", ""):
+        text = ctx.staging.read(p)
+        if not text or "\x00" in text[:1000]:
+            continue
+        for n, line in enumerate(text.splitlines(), 1):
+            if rx.search(line) or assign.search(line):
+                hits.append(f"{p}:{n}: {line.strip()[:200]}")
+    if not hits:
+        return f"no definition of {name!r} found; try grep"
+    return "\n".join(hits[:MAX_GREP])
+
+
+# -- editing ------------------------------------------------------------------------
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    for m in re.finditer("\n", text):
+        starts.append(m.end())
+    return starts
+
+
+def _fuzzy_locate(text: str, old: str) -> tuple[int, int] | str | None:
+    """Where `old` matches `text` line by line ignoring indentation and trailing
+    space: (start, end) offsets of the unique match, "many", or None."""
+    old_lines = [line.strip() for line in old.strip("\n").splitlines()]
+    while old_lines and not old_lines[-1]:
+        old_lines.pop()
+    if not old_lines:
+        return None
+    lines = text.splitlines(keepends=True)
+    norm = [line.strip() for line in lines]
+    matches = []
+    for i in range(len(lines) - len(old_lines) + 1):
+        if norm[i:i + len(old_lines)] == old_lines:
+            matches.append(i)
+    if not matches:
+        return None
+    if len(matches) > 1:
+        return "many"
+    starts = _line_starts(text)
+    i = matches[0]
+    start = starts[i]
+    end_line = i + len(old_lines)
+    end = starts[end_line] if end_line < len(starts) else len(text)
+    return start, end
+
+
+def _indent(s: str) -> str:
+    return s[: len(s) - len(s.lstrip(" \t"))]
+
+
+def _reindent(new: str, old: str, actual: str) -> str:
+    """Shift `new`'s indentation by how the file's matched lines differ from `old`."""
+    def first(s: str) -> str:
+        return next((ln for ln in s.splitlines() if ln.strip()), "")
+    want, got = _indent(first(actual)), _indent(first(old))
+    if want == got:
+        return new
+    out = []
+    for line in new.splitlines(keepends=True):
+        if line.strip() and line.startswith(got):
+            out.append(want + line[len(got):])
+        elif line.strip():
+            out.append(want + line.lstrip(" \t"))
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def _nearest(text: str, old: str) -> str:
+    """The lines most like `old`, numbered, to help the model retry."""
+    lines = text.splitlines()
+    target = old.strip("\n").splitlines() or [old]
+    n = max(1, len(target))
+    best, best_i = -1.0, 0
+    key = "\n".join(t.strip() for t in target)
+    for i in range(max(1, len(lines) - n + 1)):
+        window = "\n".join(t.strip() for t in lines[i:i + n])
+        score = difflib.SequenceMatcher(None, key, window, autojunk=False).quick_ratio()
+        if score > best:
+            best_i, best = i, score
+    if best > 0:
+        window = "\n".join(t.strip() for t in lines[best_i:best_i + n])
+        best = difflib.SequenceMatcher(None, key, window, autojunk=False).ratio()
+    lo = max(0, best_i - 2)
+    hi = min(len(lines), best_i + n + 2)
+    return f"the closest lines (similarity {best:.0%}):\n" + _numbered(lines[lo:hi], lo + 1)
+
+
+async def edit_file(ctx: ToolContext, path: str, old_text: str, new_text: str) -> str:
+    rel, text = _read(ctx, path)
+    if old_text == "":
+        raise ToolError("old_text is empty; use create_file for new files, or quote the lines to replace")
+    count = text.count(old_text)
+    if count == 1:
+        i = text.index(old_text)
+        updated = text[:i] + new_text + text[i + len(old_text):]
+        how = ""
+    elif count > 1:
+        starts = _line_starts(text)
+        import bisect
+        where = [bisect.bisect_right(starts, m.start()) for m in re.finditer(re.escape(old_text), text)]
+        raise ToolError(f"old_text matches {count} places in {rel} (lines {', '.join(map(str, where[:10]))}); "
+                        "include more surrounding lines so it matches once")
+    else:
+        loc = _fuzzy_locate(text, old_text)
+        if loc == "many":
+            raise ToolError(f"old_text matches several places in {rel} when whitespace is ignored; "
+                            "include more surrounding lines")
+        if loc is None:
+            raise ToolError(f"old_text was not found in {rel}; {_nearest(text, old_text)}")
+        assert isinstance(loc, tuple)
+        start, end = loc
+        actual = text[start:end]
+        replacement = _reindent(new_text, old_text, actual)
+        if actual.endswith("\n") and not replacement.endswith("\n") and replacement:
+            replacement += "\n"
+        updated = text[:start] + replacement + text[end:]
+        how = " (matched ignoring whitespace differences)"
+    if updated == text:
+        return f"{rel}: no change (new_text equals old_text)"
+    ctx.staging.write(rel, updated)
+    delta = len(updated.splitlines()) - len(text.splitlines())
+    return f"edited {rel}{how}; {'+' if delta >= 0 else ''}{delta} lines"
+
+
+async def create_file(ctx: ToolContext, path: str, content: str) -> str:
+    rel = ctx.workspace.rel(path)
+    if rel == "." or ctx.workspace.abspath(rel).is_dir():
+        raise ToolError(f"{path} is a directory")
+    if ctx.staging.read(rel) is not None:
+        raise ToolError(f"{rel} already exists; use edit_file to change it")
+    ctx.staging.write(rel, content)
+    return f"created {rel} ({len(content.splitlines())} lines)"
+
+
+async def delete_file(ctx: ToolContext, path: str) -> str:
+    rel, _ = _read(ctx, path)
+    ctx.staging.delete(rel)
+    return f"deleted {rel}"
+
+
+async def rename_file(ctx: ToolContext, path: str, new_path: str) -> str:
+    rel, _ = _read(ctx, path)
+    dest = ctx.workspace.rel(new_path)
+    if ctx.staging.read(dest) is not None or ctx.workspace.abspath(dest).is_dir():
+        raise ToolError(f"{dest} already exists")
+    ctx.staging.rename(rel, dest)
+    return f"renamed {rel} -> {dest}"
+
+
+# -- commands -------------------------------------------------------------------------
+async def _run(ctx: ToolContext, command: str, *, trusted: bool = False) -> str:
+    import asyncio
+
+    root = ctx.workspace.root
+    if not trusted:
+        decision = ctx.policy.check(command, root)
+        if decision.verdict is Verdict.DENY:
+            raise ToolError(f"command refused: {decision.explain()}")
+        if decision.verdict is Verdict.ASK:
+            if ctx.approve_command is None:
+                raise ToolError(f"command needs the user's approval and nobody can give it: "
+                                f"{decision.explain()}")
+            if not await ctx.approve_command(command, decision.explain()):
+                raise ToolError("the user declined to run this command")
+    note = ""
+    if ctx.flush is not None:
+        note = await ctx.flush()
+    result: CommandResult = await asyncio.to_thread(
+        run_command, command, root, timeout=ctx.command_timeout, max_output=ctx.max_output,
+        sandbox=ctx.sandbox)
+    return (note + "\n" if note else "") + result.render()
+
+
+async def run_command_tool(ctx: ToolContext, command: str) -> str:
+    return await _run(ctx, command)
+
+
+async def run_tests(ctx: ToolContext) -> str:
+    if not ctx.test_command:
+        raise ToolError("no test command is configured (setting agent.testCommand)")
+    # The configured command comes from the user's settings, not the model.
+    return await _run(ctx, ctx.test_command, trusted=True)
+
+
+async def todo(ctx: ToolContext, items: list[str]) -> str:
+    plan = []
+    for raw in items:
+        text = str(raw).strip()
+        done = bool(re.match(r"^\[[xX]\]", text))
+        text = re.sub(r"^\[[ xX]?\]\s*", "", text)
+        if text:
+            plan.append(PlanItem(text, done))
+    ctx.plan[:] = plan
+    return "plan:\n" + "\n".join(f"[{'x' if p.done else ' '}] {p.text}" for p in plan)
+
+
+TOOLS: list[Tool] = [
+    Tool("read_file", "Read a file (numbered lines). Optional 1-based line range.",
+         _obj({"path": _S, "start_line": _I, "end_line": _I}, ["path"]), read_file),
+    Tool("list_files", "List files under a directory, optionally filtered by a glob pattern.",
+         _obj({"path": _S, "pattern": _S}, []), list_files),
+    Tool("grep", "Search file contents with a regular expression.",
+         _obj({"pattern": _S, "path": _S, "glob": _S}, ["pattern"]), grep),
+    Tool("find_symbol", "Find where a function, class or variable is defined.",
+         _obj({"name": _S}, ["name"]), find_symbol),
+    Tool("edit_file", "Replace old_text (copied exactly from the file, matching once) with new_text.",
+         _obj({"path": _S, "old_text": _S, "new_text": _S}, ["path", "old_text", "new_text"]),
+         edit_file, writes=True),
+    Tool("create_file", "Create a new file with the given content.",
+         _obj({"path": _S, "content": _S}, ["path", "content"]), create_file, writes=True),
+    Tool("delete_file", "Delete a file.", _obj({"path": _S}, ["path"]), delete_file, writes=True),
+    Tool("rename_file", "Rename or move a file.", _obj({"path": _S, "new_path": _S}, ["path", "new_path"]),
+         rename_file, writes=True),
+    Tool("run_command", "Run a shell command in the workspace (no network).",
+         _obj({"command": _S}, ["command"]), run_command_tool),
+    Tool("run_tests", "Run the project's tests.", _obj({}, []), run_tests),
+    Tool("todo", "Write the plan as a checklist; mark finished items with [x].",
+         _obj({"items": {"type": "array", "items": _S}}, ["items"]), todo),
+]
+TOOLS_BY_NAME = {t.name: t for t in TOOLS}
+
+
+def validate(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
+    """Check arguments against the tool's schema after coercion; ToolError if wrong."""
+    props = tool.parameters.get("properties", {})
+    missing = [r for r in tool.parameters.get("required", []) if r not in args]
+    if missing:
+        raise ToolError(f"{tool.name} needs {', '.join(missing)}")
+    unknown = [k for k in args if k not in props]
+    clean = {k: v for k, v in args.items() if k in props}
+    for k, v in clean.items():
+        t = props[k].get("type")
+        ok = {"string": isinstance(v, str), "integer": isinstance(v, int) and not isinstance(v, bool),
+              "array": isinstance(v, list), "boolean": isinstance(v, bool)}.get(t, True)
+        if not ok:
+            raise ToolError(f"{tool.name}: {k} must be a {t}, got {type(v).__name__}")
+    if unknown and not clean and missing:
+        raise ToolError(f"{tool.name} got unknown arguments {unknown}")
+    return clean
+
+
+async def call_tool(ctx: ToolContext, name: str, args: dict[str, Any]) -> str:
+    """Run one tool; errors come back as ToolError with a message for the model."""
+    tool = TOOLS_BY_NAME.get(name)
+    if tool is None:
+        raise ToolError(f"unknown tool {name!r}; the tools are: {', '.join(TOOLS_BY_NAME)}")
+    clean = validate(tool, args)
+    try:
+        return await tool.run(ctx, **clean)
+    except PathError as exc:
+        raise ToolError(str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ToolError(f"{name} failed: {exc}") from None
+
