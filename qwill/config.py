@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -26,12 +26,24 @@ class _Section(BaseModel):
     )
 
 
+RemoteBackend = Literal["openai", "llama-server", "ollama"]
+
+
 class EngineSettings(_Section):
+    backend: Literal["local", "openai", "llama-server", "ollama"] = Field(
+        "local",
+        description=(
+            "Where the model runs: `local` (in-process llama.cpp), or a server: `openai` "
+            "(any OpenAI-compatible `/v1`: vLLM, SGLang, llama.cpp, LM Studio), `llama-server` "
+            "(llama.cpp's native `/completion`, `/infill`), `ollama`."
+        ),
+    )
     model: str = Field(
         "default",
         description=(
             "Model to run: `default`, `default-1.5b`, a path to a .gguf file, "
-            "`hf:owner/repo:QUANT` or `hf:owner/repo/file.gguf`."
+            "`hf:owner/repo:QUANT` or `hf:owner/repo/file.gguf`. With a remote backend: the "
+            "model name the server serves (`default`: the first it lists)."
         ),
     )
     n_threads: int = Field(
@@ -49,6 +61,70 @@ class EngineSettings(_Section):
     )
     offline: bool = Field(
         False, description="Never contact a model hub; use only files already on disk."
+    )
+    url: str | None = Field(
+        None,
+        description=(
+            "Remote engine address, e.g. `https://llm.example.com` or `http://127.0.0.1:8080` "
+            "(a trailing `/v1` is fine)."
+        ),
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Bearer token for the remote engine (never logged; prefer `apiKeyEnv`)."
+    )
+    api_key_env: str = Field(
+        "QWILL_API_KEY",
+        description="Environment variable holding the remote engine's bearer token when `apiKey` is unset.",
+    )
+    ca_bundle: str | None = Field(
+        None,
+        description=(
+            "PEM file of extra CA certificates to trust for an https engine (verification is "
+            "always on)."
+        ),
+    )
+    connect_timeout: float = Field(
+        5.0, gt=0, le=300, description="Seconds to wait for a remote engine to accept a connection."
+    )
+    read_timeout: float = Field(
+        60.0, gt=0, le=3600, description="Seconds a remote engine may stay silent before the request fails."
+    )
+    retries: int = Field(
+        2, ge=0, le=10,
+        description="Retries on connection errors and HTTP 5xx before the first token (never after).",
+    )
+    retry_backoff: float = Field(
+        0.25, ge=0, le=30, description="Seconds before the first retry; doubles each time."
+    )
+    slot_id: int = Field(
+        -1, ge=-1, le=1024,
+        description="llama.cpp server slot to pin requests to (`id_slot`; -1 lets the server pick).",
+    )
+    infill: bool = Field(
+        False,
+        description=(
+            "llama.cpp server: send completions to `/infill` (the server formats the FIM prompt) "
+            "instead of Qwill's own prompt to `/completion`."
+        ),
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.strip().lower().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.strip()
+
+
+class AgentEngineSettings(EngineSettings):
+    backend: Literal["same", "local", "openai", "llama-server", "ollama"] = Field(  # type: ignore[assignment]
+        "same",
+        description=(
+            "Engine for the agent and code actions: `same` shares the completion engine; "
+            "otherwise one of the `engine.backend` values, configured by the keys below."
+        ),
     )
 
 
@@ -73,6 +149,7 @@ class CompletionSettings(_Section):
 class Settings(_Section):
     engine: EngineSettings = Field(default_factory=EngineSettings)  # type: ignore[arg-type]
     completion: CompletionSettings = Field(default_factory=CompletionSettings)  # type: ignore[arg-type]
+    agent_engine: AgentEngineSettings = Field(default_factory=AgentEngineSettings)  # type: ignore[arg-type]
     log_level: Literal["error", "warning", "info", "debug"] = Field(
         "info", description="Server log verbosity (logs go to stderr / the editor's output panel)."
     )

@@ -8,6 +8,7 @@ until it is ready, features answer empty at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from enum import StrEnum
 
 from .completion.fim_templates import FimTemplate, UnsupportedModel, get_template
 from .completion.service import CompletionService
-from .config import Settings, SettingsResult, parse_settings
+from .config import EngineSettings, Settings, SettingsResult, parse_settings
 from .context.document import DocumentStore
 from .context.syntax import SyntaxStore
 from .engine.base import Engine, EngineError, ModelInfo
@@ -31,6 +32,8 @@ class ModelState(StrEnum):
     LOADING = "loading"
     READY = "ready"
     ERROR = "error"
+    # loaded, but its server is failing (remote engines); the message says why
+    DEGRADED = "degraded"
 
 
 @dataclass
@@ -42,7 +45,9 @@ class ModelStatus:
 
 class Session:
     def __init__(self, settings: Settings | None = None, *,
-                 engine_factory: Callable[[Settings, ProgressFn | None], Engine] | None = None) -> None:
+                 engine_factory: Callable[[Settings, ProgressFn | None], Engine] | None = None,
+                 agent_engine_factory: Callable[[Settings, ProgressFn | None], Engine] | None = None,
+                 ) -> None:
         self.settings = settings or Settings()
         self.documents = DocumentStore()
         # one tree-sitter tree per open document (see qwill.context.syntax)
@@ -51,9 +56,16 @@ class Session:
         self.completion = CompletionService(self.worker, self.settings.completion)
         self.status = ModelStatus()
         self._engine_factory = engine_factory or _default_factory
+        self._agent_engine_factory = agent_engine_factory or _default_agent_factory
         self._load_task: asyncio.Future[None] | None = None
         self.documents.close_listeners.append(self.completion.forget)
         self.status_listeners: list[Callable[[ModelStatus], None]] = []
+        # The agent's engine: the completion worker itself unless `agentEngine.backend`
+        # names another engine, which then gets its own worker (one per engine).
+        self.agent_worker = self.worker
+        self._agent_status = ModelStatus()
+        self.agent_status_listeners: list[Callable[[ModelStatus], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- settings ----------------------------------------------------------------
     def update_settings(self, raw: object) -> SettingsResult:
@@ -64,7 +76,7 @@ class Session:
         self.completion.settings = result.settings.completion
         result.engine_changed = old.engine != result.settings.engine or (
             old.completion.fim_template != result.settings.completion.fim_template
-        )
+        ) or old.agent_engine != result.settings.agent_engine
         return result
 
     # -- model ------------------------------------------------------------------
@@ -77,10 +89,21 @@ class Session:
                 log.exception("status listener failed")
 
     async def load_model(self, progress: ProgressFn | None = None) -> ModelStatus:
-        """Load (or reload) the configured model on the engine thread."""
+        """Load (or reload) the configured model on the engine thread.
+
+        The completion engine first (its status is final before the agent's engine,
+        if it is a separate one, starts loading on its own worker).
+        """
         settings = self.settings
+        self._loop = asyncio.get_running_loop()
+        status = await self._load_completion_engine(settings, progress)
+        await self._load_agent_engine(settings, progress)
+        return status
+
+    async def _load_completion_engine(self, settings: Settings,
+                                      progress: ProgressFn | None) -> ModelStatus:
         self.completion.template = None
-        self._set_status(ModelState.LOADING, f"loading {settings.engine.model}")
+        self._set_status(ModelState.LOADING, f"loading {_engine_label(settings.engine)}")
         fut = self.worker.load(lambda: self._engine_factory(settings, progress))
         try:
             engine = await asyncio.wrap_future(fut)
@@ -91,6 +114,7 @@ class Session:
             log.exception("model load failed")
             self._set_status(ModelState.ERROR, f"model load failed: {exc}")
             return self.status
+        self._watch_problems(engine, self._on_engine_problem)
         try:
             self.completion.template = self._template_for(engine)
         except UnsupportedModel as exc:
@@ -98,6 +122,73 @@ class Session:
             return self.status
         self._set_status(ModelState.READY, f"{engine.info.name} ready", engine.info)
         return self.status
+
+    # -- remote engines: failures after loading ----------------------------------------
+    def _watch_problems(self, engine: Engine, handler: Callable[[str | None], None]) -> None:
+        """Hear a remote engine's server failures (on the engine thread) on the event loop."""
+        listeners = getattr(engine, "problem_listeners", None)
+        loop = self._loop
+        if listeners is None or loop is None:
+            return
+
+        def hop(problem: str | None) -> None:
+            with contextlib.suppress(RuntimeError):  # loop closed at shutdown
+                loop.call_soon_threadsafe(handler, problem)
+
+        listeners.append(hop)
+
+    def _on_engine_problem(self, problem: str | None) -> None:
+        info = self.status.info
+        if problem is not None and self.status.state in (ModelState.READY, ModelState.DEGRADED):
+            if self.status.message != problem:
+                self._set_status(ModelState.DEGRADED, problem, info)
+        elif problem is None and self.status.state is ModelState.DEGRADED and info is not None:
+            self._set_status(ModelState.READY, f"{info.name} ready", info)
+
+    # -- the agent's engine --------------------------------------------------------------
+    @property
+    def agent_status(self) -> ModelStatus:
+        """The agent engine's status (the completion engine's when they are the same)."""
+        return self.status if self.agent_worker is self.worker else self._agent_status
+
+    def _set_agent_status(self, status: ModelStatus) -> None:
+        self._agent_status = status
+        for listener in self.agent_status_listeners:
+            try:
+                listener(status)
+            except Exception:  # pragma: no cover - a listener must not break loading
+                log.exception("agent status listener failed")
+
+    async def _load_agent_engine(self, settings: Settings, progress: ProgressFn | None) -> None:
+        agent = settings.agent_engine
+        if agent.backend == "same":
+            if self.agent_worker is not self.worker:
+                self.agent_worker.shutdown(wait=False)
+                self.agent_worker = self.worker
+            return
+        if self.agent_worker is self.worker:
+            self.agent_worker = EngineWorker("qwill-agent-engine")
+        self._set_agent_status(ModelStatus(ModelState.LOADING, f"loading {_engine_label(agent)}"))
+        fut = self.agent_worker.load(lambda: self._agent_engine_factory(settings, progress))
+        try:
+            engine = await asyncio.wrap_future(fut)
+        except Exception as exc:
+            if not isinstance(exc, EngineError):
+                log.exception("agent engine load failed")
+            self._set_agent_status(ModelStatus(ModelState.ERROR, f"agent engine: {exc}"))
+            return
+        self._set_agent_status(ModelStatus(ModelState.READY, f"agent engine {engine.info.name} ready",
+                                           engine.info))
+
+        def on_problem(problem: str | None) -> None:
+            info = self.agent_status.info
+            if problem is not None:
+                self._set_agent_status(ModelStatus(ModelState.DEGRADED, f"agent engine: {problem}", info))
+            elif self.agent_status.state is ModelState.DEGRADED and info is not None:
+                self._set_agent_status(ModelStatus(ModelState.READY, f"agent engine {info.name} ready",
+                                                   info))
+
+        self._watch_problems(engine, on_problem)
 
     def _template_for(self, engine: Engine) -> FimTemplate:
         override = self.settings.completion.fim_template
@@ -121,6 +212,18 @@ class Session:
 
     def close(self) -> None:
         self.worker.shutdown(wait=False)
+        if self.agent_worker is not self.worker:
+            self.agent_worker.shutdown(wait=False)
+
+
+def _engine_label(engine: EngineSettings) -> str:
+    if engine.backend in ("local", "same") or not engine.url:
+        return engine.model
+    return f"{engine.model} on {engine.backend} server"
+
+
+def _default_agent_factory(settings: Settings, progress: ProgressFn | None) -> Engine:
+    return load_engine(settings.agent_engine, progress=progress)
 
 
 def _default_factory(settings: Settings, progress: ProgressFn | None) -> Engine:

@@ -11,6 +11,7 @@ from ..config import EngineSettings
 from .base import Engine, EngineError
 from .fake import FakeEngine
 from .llama import LlamaEngine, LlamaOptions
+from .remote import Endpoint, HttpOptions, RemoteEngine, RemoteOptions, resolve_api_key
 from .resolve import ProgressFn, inspect_model, resolve_model
 
 FAKE_PREFIX = "fake:"
@@ -36,11 +37,40 @@ def fake_engine_from_spec(spec: str) -> FakeEngine:
                       delay=float(data.get("delay", 0.0)))
 
 
+def remote_options(settings: EngineSettings, *, fim_override: str = "auto") -> RemoteOptions:
+    """The RemoteEngine's options from engine settings (the bearer token resolved here)."""
+    if not settings.url:
+        raise EngineError(f"engine.backend is '{settings.backend}' but engine.url is not set; "
+                          "set it to the server's address, e.g. http://127.0.0.1:8080")
+    api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    return RemoteOptions(
+        backend=settings.backend,
+        url=settings.url,
+        model=settings.model,
+        api_key=resolve_api_key(api_key, settings.api_key_env),
+        http=HttpOptions(connect_timeout=settings.connect_timeout,
+                         read_timeout=settings.read_timeout, retries=settings.retries,
+                         retry_backoff=settings.retry_backoff, ca_bundle=settings.ca_bundle),
+        slot_id=settings.slot_id,
+        infill=settings.infill,
+        fim_template=fim_override,
+    )
+
+
 def load_engine(settings: EngineSettings, *, fim_override: str = "auto",
                 progress: ProgressFn | None = None, verbose: bool = False) -> Engine:
-    """Resolve `settings.model` and load it; EngineError explains any failure."""
+    """Resolve `settings.model` and load it; EngineError explains any failure.
+
+    A remote backend needs no model file: it is probed (reachable, serves the
+    model) and nothing is resolved or assembled locally.
+    """
     if settings.model.startswith(FAKE_PREFIX):
         return fake_engine_from_spec(settings.model)
+    if settings.backend not in ("local", "same"):
+        options = remote_options(settings, fim_override=fim_override)
+        if progress:
+            progress(f"connecting to {Endpoint.parse(options.url).display}", None)
+        return RemoteEngine(options)
     if progress:
         progress(f"locating model {settings.model}", None)
     path = resolve_model(settings.model, cache_dir=settings.model_cache_dir,

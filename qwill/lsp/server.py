@@ -44,6 +44,7 @@ class QwillServer(LanguageServer):
         )
         self.session = session or Session()
         self.session.status_listeners.append(self._on_status)
+        self.session.agent_status_listeners.append(self._on_agent_status)
         self.client_supports_progress = False
         self.client_supports_configuration = False
         self.client_name = ""
@@ -68,6 +69,13 @@ class QwillServer(LanguageServer):
         self.protocol.notify(STATUS_NOTIFICATION, payload)
         if status.state is ModelState.ERROR:
             self.show(status.message, types.MessageType.Error)
+        elif status.state is ModelState.DEGRADED:  # a remote engine's server is failing
+            self.show(status.message, types.MessageType.Warning)
+
+    def _on_agent_status(self, status: ModelStatus) -> None:
+        # Only a separate agent engine (agentEngine.backend) reports here.
+        if status.state in (ModelState.ERROR, ModelState.DEGRADED):
+            self.show(status.message, types.MessageType.Warning)
 
     async def load_model_with_progress(self) -> None:
         """Load the model in the background, reporting `$/progress` to the client."""
