@@ -1,27 +1,40 @@
-"""Keystroke -> suggestion: window, prompt, generation, post-processing, caches.
+"""Keystroke -> suggestion: plan, prompt, generate, post-process, cache.
 
 No protocol types here: the LSP layer converts positions to offsets and the
-result back. A newer request for the same document cancels the older one; a
-user typing into the suggestion already shown gets the rest without a model
-call.
+result back. In order of cost, a request is answered by
+1. typed-through: the user typed the start of the suggestion on screen;
+2. the LRU of recent suggestions by context (undo, retype, speculation);
+3. joining a generation still running for the same place, when the new text
+   extends it;
+4. the model, with a prompt anchored so that typing only appends tokens
+   (kv_planner), cancelling what the new request supersedes.
+After answering, while the user reads, the service speculates: it computes the
+suggestion that follows if this one is accepted, so accepting and continuing
+costs nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
 from ..config import CompletionSettings
 from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
 from ..engine.worker import EngineWorker
+from .caches import Shown, SuggestionLRU, context_key, shown_at, typed_through
 from .fim_templates import ContextFile, FimTemplate
+from .kv_planner import Anchor, Plan, PlannerLimits, new_anchor, plan
 from .postprocess import Shape, cut_to_shape, decide_shape, finish
-from .prompt import Window, build_prompt, make_window
+from .prompt import Window
 
 log = logging.getLogger(__name__)
+
+# Seconds of generation allowed after the first token arrives.
+TIME_BUDGET = 1.5
 
 
 @dataclass(frozen=True)
@@ -43,18 +56,39 @@ class Suggestion:
     text: str
     start: int
     end: int
-    source: str = "model"  # "model", "typed-through"
+    source: str = "model"  # "model", "typed-through", "cache", "joined"
     seconds: float = 0.0
     stats: GenerationStats = field(default_factory=GenerationStats)
     prompt: str = ""
+    context: Sequence[ContextFile] = ()
 
 
 @dataclass
-class _Shown:
+class Counters:
+    requests: int = 0
+    typed_through: int = 0
+    cache_hits: int = 0
+    joined: int = 0
+    model_calls: int = 0
+    reanchors: int = 0
+    speculations: int = 0
+    prompt_tokens: int = 0
+    evaluated_tokens: int = 0
+
+
+@dataclass
+class _Flight:
+    """A generation running for one place in one document."""
+
     uri: str
-    prefix_text: str  # document text before the cursor when it was shown
-    suffix_text: str  # document text after the cursor
-    text: str
+    offset: int
+    before: str
+    after: str
+    token: CancelToken
+    future: asyncio.Future[Suggestion | None]
+    raw: str = ""
+    waiters: int = 1
+    task: asyncio.Future[None] | None = None
 
 
 class CompletionService:
@@ -63,101 +97,256 @@ class CompletionService:
         self.worker = worker
         self.settings = settings
         self.template = template
-        self._inflight: dict[str, CancelToken] = {}
-        self._shown: dict[str, _Shown] = {}
-        self.requests = 0
-        self.model_calls = 0
+        self.counters = Counters()
+        self.speculate = True
+        self._anchors: dict[str, tuple[Anchor, Sequence[ContextFile]]] = {}
+        self._flights: dict[str, _Flight] = {}
+        self._shown: dict[str, Shown] = {}
+        self._lru = SuggestionLRU()
+        self._spec_token: CancelToken | None = None
+        self._spec_task: asyncio.Future[None] | None = None
 
+    # -- state -------------------------------------------------------------------
     @property
     def ready(self) -> bool:
         return self.template is not None and self.worker.engine is not None
 
+    @property
+    def requests(self) -> int:
+        return self.counters.requests
+
+    @property
+    def model_calls(self) -> int:
+        return self.counters.model_calls
+
+    def _limits(self) -> PlannerLimits:
+        return PlannerLimits(self.settings.lines_before, self.settings.lines_after)
+
     def cancel_document(self, uri: str, reason: str = "superseded") -> None:
-        token = self._inflight.pop(uri, None)
-        if token is not None:
-            token.cancel(reason)
+        flight = self._flights.pop(uri, None)
+        if flight is not None:
+            flight.token.cancel(reason)
+
+    def _cancel_speculation(self) -> None:
+        if self._spec_token is not None:
+            self._spec_token.cancel("user activity")
+            self._spec_token = None
 
     def forget(self, uri: str) -> None:
         self.cancel_document(uri, "closed")
         self._shown.pop(uri, None)
-
-    def _typed_through(self, req: CompletionRequest) -> Suggestion | None:
-        shown = self._shown.get(req.uri)
-        if shown is None:
-            return None
-        before, after = req.text[: req.offset], req.text[req.offset:]
-        if after != shown.suffix_text or not before.startswith(shown.prefix_text):
-            return None
-        typed = before[len(shown.prefix_text):]
-        if not shown.text.startswith(typed) or len(typed) >= len(shown.text):
-            return None
-        rest = shown.text[len(typed):]
-        return Suggestion(rest, req.offset, req.offset, source="typed-through")
+        self._anchors.pop(uri, None)
 
     def _context(self, req: CompletionRequest, window: Window) -> Sequence[ContextFile]:
-        return ()
+        """Repository context blocks for a new anchor (stable until the next one)."""
+        provider = getattr(self, "context_provider", None)
+        return provider(req, window) if provider is not None else ()
 
+    # -- the request path ----------------------------------------------------------
     async def complete(self, req: CompletionRequest, cancel: CancelToken | None = None) -> Suggestion | None:
         """The suggestion for `req`, or None (not ready, nothing sensible, cancelled)."""
-        self.requests += 1
-        self.cancel_document(req.uri)
+        self.counters.requests += 1
         if not self.settings.enabled or not self.ready:
             return None
         t0 = time.perf_counter()
-        hit = self._typed_through(req)
-        if hit is not None:
-            hit.seconds = time.perf_counter() - t0
-            return hit
-        token = cancel or CancelToken()
-        self._inflight[req.uri] = token
+        rest = typed_through(self._shown.get(req.uri), req.uri, req.text, req.offset)
+        if rest is not None:
+            self.counters.typed_through += 1
+            self.cancel_document(req.uri)
+            return Suggestion(rest, req.offset, req.offset, source="typed-through",
+                              seconds=time.perf_counter() - t0)
+        cached = self._lru.get(context_key(req.uri, req.text, req.offset))
+        if cached is not None:
+            self.counters.cache_hits += 1
+            self.cancel_document(req.uri)
+            self._remember(req, cached)
+            return Suggestion(cached, req.offset, req.offset, source="cache",
+                              seconds=time.perf_counter() - t0)
+        joined = await self._join(req)
+        if joined is not None:
+            joined.seconds = time.perf_counter() - t0
+            return joined
+        self.cancel_document(req.uri)
+        self._cancel_speculation()
+        flight = self._start(req, cancel or CancelToken())
         try:
-            result = await self._generate(req, token)
-        finally:
-            if self._inflight.get(req.uri) is token:
-                del self._inflight[req.uri]
-        if result is not None:
-            result.seconds = time.perf_counter() - t0
-            self._shown[req.uri] = _Shown(req.uri, req.text[: req.offset], req.text[req.offset:],
-                                          result.text)
+            result = await asyncio.shield(flight.future)
+        except asyncio.CancelledError:
+            flight.waiters -= 1
+            if flight.waiters <= 0:
+                flight.token.cancel("request cancelled")
+            raise
+        if result is None:
+            return None
+        result.seconds = time.perf_counter() - t0
         return result
 
-    async def _generate(self, req: CompletionRequest, token: CancelToken) -> Suggestion | None:
+    async def _join(self, req: CompletionRequest) -> Suggestion | None:
+        """Wait for a running generation the new text extends, and use its rest."""
+        flight = self._flights.get(req.uri)
+        if flight is None or flight.future.done():
+            return None
+        n = req.offset - flight.offset
+        if n < 0 or req.text[req.offset:req.offset + len(flight.after)] != flight.after:
+            return None
+        typed = req.text[flight.offset:req.offset]
+        if not (flight.raw.startswith(typed) or typed.startswith(flight.raw)):
+            return None
+        if req.text[max(0, flight.offset - len(flight.before)):flight.offset] != flight.before:
+            return None
+        flight.waiters += 1
+        try:
+            result = await asyncio.shield(flight.future)
+        except asyncio.CancelledError:
+            flight.waiters -= 1
+            raise
+        if result is None or not result.text.startswith(typed) or len(result.text) <= n:
+            return None
+        self.counters.joined += 1
+        rest = result.text[n:]
+        if not rest.strip():
+            return None
+        return Suggestion(rest, req.offset, req.offset, source="joined", stats=result.stats)
+
+    def _start(self, req: CompletionRequest, token: CancelToken) -> _Flight:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Suggestion | None] = loop.create_future()
+        flight = _Flight(req.uri, req.offset, req.text[max(0, req.offset - 200):req.offset],
+                         req.text[req.offset:req.offset + 200], token, fut)
+        self._flights[req.uri] = flight
+
+        async def run() -> None:
+            try:
+                result = await self._generate(req, token, flight)
+            except asyncio.CancelledError:
+                if not fut.done():
+                    fut.set_result(None)
+                return
+            except Exception as exc:
+                if not fut.done():
+                    fut.set_exception(exc)
+                return
+            finally:
+                if self._flights.get(req.uri) is flight:
+                    del self._flights[req.uri]
+            if result is not None:
+                self._remember(req, result.text)
+                self._lru.put(context_key(req.uri, req.text, req.offset), result.text)
+                self._schedule_speculation(req, result.text)
+            if not fut.done():
+                fut.set_result(result)
+
+        flight.task = asyncio.ensure_future(run())
+        return flight
+
+    def _remember(self, req: CompletionRequest, text: str) -> None:
+        self._shown[req.uri] = shown_at(req.uri, req.text, req.offset, text)
+
+    # -- planning and generation -----------------------------------------------------
+    def _plan(self, req: CompletionRequest, *, commit: bool = True) -> tuple[Plan, Sequence[ContextFile]]:
+        """Reuse the document's anchor or make a new one (stored unless `commit` is off,
+        as for speculation, which must not move the anchor the user's next keystroke uses)."""
+        previous = self._anchors.get(req.uri)
+        p = plan(req.uri, req.text, req.offset, previous[0] if previous else None, self._limits())
+        if p.reanchored:
+            context = self._context(req, p.window(req.offset))
+            if commit:
+                self.counters.reanchors += 1
+                self._anchors[req.uri] = (p.anchor, context)
+            return p, context
+        assert previous is not None
+        return p, previous[1]
+
+    def _prompt(self, req: CompletionRequest, p: Plan, context: Sequence[ContextFile]) -> str:
+        assert self.template is not None
+        a = p.anchor
+        return self.template.render(a.prefix, a.suffix, middle=p.middle, path=req.path,
+                                    context=context)
+
+    async def _generate(self, req: CompletionRequest, token: CancelToken,
+                        flight: _Flight | None = None, *, commit: bool = True) -> Suggestion | None:
         assert self.template is not None
         s = self.settings
-        window = make_window(req.text, req.offset, s.lines_before, s.lines_after)
-        shape = decide_shape(window.line_prefix, window.line_suffix, allow_multiline=s.multiline)
-        prompt = build_prompt(self.template, window, path=req.path,
-                              context=self._context(req, window))
+        p, context = self._plan(req, commit=commit)
+        line_start = req.text.rfind("\n", 0, req.offset) + 1
+        line_end = req.text.find("\n", req.offset)
+        line_prefix = req.text[line_start:req.offset]
+        line_suffix = req.text[req.offset:len(req.text) if line_end < 0 else line_end].rstrip("\r")
+        shape = decide_shape(line_prefix, line_suffix, allow_multiline=s.multiline)
+        prompt = self._prompt(req, p, context)
         stops = self.template.stop + (("\n",) if not shape.multiline else ())
         gen = GenerationRequest(prompt=prompt, max_tokens=s.max_tokens, stop=stops,
-                                temperature=s.temperature, time_budget=1.5)
+                                temperature=s.temperature, time_budget=TIME_BUDGET)
         stats = GenerationStats()
         raw = ""
-        self.model_calls += 1
-        stream = self.worker.generate(gen, token, stats)
+        self.counters.model_calls += 1
+        stream: AsyncGenerator[str, None] = self.worker.generate(gen, token, stats)
         try:
             async for piece in stream:
                 raw += piece
+                if flight is not None:
+                    flight.raw = raw
                 if "\n" in piece and _unit_complete(raw, shape):
                     token.cancel("unit complete")
                     break
-        except asyncio.CancelledError:
-            token.cancel("request cancelled")
-            raise
         except EngineError as exc:
             log.warning("completion failed: %s", exc)
             return None
         finally:
             await stream.aclose()
-        if token.cancelled and token.reason not in ("unit complete",):
-            log.info("completion for %s cancelled (%s)", req.uri, token.reason)
+        self.counters.prompt_tokens += stats.prompt_tokens
+        self.counters.evaluated_tokens += stats.prompt_eval_tokens
+        if token.cancelled and token.reason != "unit complete":
+            log.debug("completion for %s cancelled (%s)", req.uri, token.reason)
             return None
-        text = finish(raw, shape, window.suffix)
-        log.info("completion raw=%r text=%r stop=%s", raw, text, stats.stop_reason)
+        text = finish(raw, shape, req.text[req.offset:req.offset + len(p.anchor.suffix)])
+        log.debug("completion raw=%r text=%r stop=%s", raw, text, stats.stop_reason)
         if not text:
             return None
-        end = req.offset
-        return Suggestion(text, req.offset, end, stats=stats, prompt=prompt)
+        return Suggestion(text, req.offset, req.offset, stats=stats, prompt=prompt,
+                          context=context)
+
+    # -- idle work ---------------------------------------------------------------------
+    def _schedule_speculation(self, req: CompletionRequest, text: str) -> None:
+        """Compute the suggestion that follows `text` once the user accepts it."""
+        if not self.speculate or text.count("\n") > 4:
+            return
+        self._cancel_speculation()
+        token = CancelToken()
+        self._spec_token = token
+        accepted = req.text[: req.offset] + text + req.text[req.offset:]
+        nxt = CompletionRequest(req.uri, accepted, req.offset + len(text), req.path,
+                                req.language_id)
+
+        async def run() -> None:
+            await asyncio.sleep(0)  # let the answer go out first
+            if token.cancelled:
+                return
+            self.counters.speculations += 1
+            result = await self._generate(nxt, token, commit=False)
+            if result is not None and not token.cancelled:
+                self._lru.put(context_key(nxt.uri, nxt.text, nxt.offset), result.text)
+
+        self._spec_task = asyncio.ensure_future(run())
+
+    async def warm(self, uri: str, text: str, offset: int, path: str | None = None) -> None:
+        """Evaluate the prompt for a new place ahead of the first keystroke there."""
+        if not self.ready or uri in self._flights:
+            return
+        self._cancel_speculation()
+        req = CompletionRequest(uri, text, offset, path)
+        anchor = new_anchor(uri, text, offset, self._limits())
+        context = self._context(req, Plan(anchor, "", True, "warm").window(offset))
+        self._anchors[uri] = (anchor, context)
+        prompt = self._prompt(req, Plan(anchor, "", True, "warm"), context)
+        token = CancelToken()
+        self._spec_token = token
+        stats = GenerationStats()
+        with contextlib.suppress(EngineError):
+            async for _ in self.worker.generate(GenerationRequest(prompt, max_tokens=0), token, stats):
+                pass
+        self.counters.prompt_tokens += stats.prompt_tokens
+        self.counters.evaluated_tokens += stats.prompt_eval_tokens
 
 
 def _unit_complete(raw: str, shape: Shape) -> bool:

@@ -96,6 +96,8 @@ class GenerationStats:
     # prompt tokens that had to be evaluated (the rest came from the KV cache)
     prompt_eval_tokens: int = 0
     generated_tokens: int = 0
+    # cached tokens moved to a new position instead of evaluated (KV shift)
+    shifted_tokens: int = 0
     prompt_seconds: float = 0.0
     generate_seconds: float = 0.0
     stop_reason: str = ""  # "stop", "length", "cancelled", "time", "eos"

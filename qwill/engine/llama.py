@@ -28,6 +28,31 @@ log = logging.getLogger(__name__)
 
 # Prompt tokens evaluated between two looks at the cancel token.
 _CANCEL_CHUNK = 128
+# A second sequence where cached runs wait while tokens are inserted before them.
+_SCRATCH_SEQ = 1
+
+
+@contextlib.contextmanager
+def _two_sequences(llama_cpp: Any) -> Iterator[None]:
+    """Create contexts with a unified KV cache for two sequences.
+
+    llama-cpp-python's Llama does not expose n_seq_max; it builds its context from
+    llama_context_default_params(), which we extend for the duration of the load.
+    """
+    lowlevel = llama_cpp.llama_cpp
+    original = lowlevel.llama_context_default_params
+
+    def params() -> Any:
+        p = original()
+        p.n_seq_max = 2
+        p.kv_unified = True
+        return p
+
+    lowlevel.llama_context_default_params = params
+    try:
+        yield
+    finally:
+        lowlevel.llama_context_default_params = original
 
 
 @dataclass(frozen=True)
@@ -112,11 +137,8 @@ class LlamaEngine:
             kwargs["type_v"] = _KV_TYPES[options.type_v]
         kwargs.update(dict(options.extra))
         try:
-            if verbose:
+            with _two_sequences(llama_cpp), (contextlib.nullcontext() if verbose else _quiet_stderr()):
                 self.llm = llama_cpp.Llama(**kwargs)
-            else:
-                with _quiet_stderr():
-                    self.llm = llama_cpp.Llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(
                 f"llama.cpp could not load {path.name} (architecture "
@@ -126,6 +148,9 @@ class LlamaEngine:
             ) from None
         self._llama_cpp = llama_cpp
         self.cached: list[int] = []
+        # Shortest run of cached tokens worth moving instead of re-evaluating.
+        self.min_reuse = 32
+        self.can_shift = bool(llama_cpp.llama_memory_can_shift(self._memory()))
         self.n_ctx = self.llm.n_ctx()
         self.info = ModelInfo(
             name=header.name,
@@ -153,24 +178,110 @@ class LlamaEngine:
         return bool(self._llama_cpp.llama_vocab_is_eog(vocab, token))
 
     # -- KV cache --------------------------------------------------------------
+    # `self.cached[p]` is the token whose K/V sit at position p of sequence 0.
+    def _memory(self) -> Any:
+        return self._llama_cpp.llama_get_memory(self.llm._ctx.ctx)
+
     def _truncate_cache(self, keep: int) -> None:
         """Drop everything after the first `keep` cached tokens."""
         if keep < len(self.cached):
-            self.llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+            self._llama_cpp.llama_memory_seq_rm(self._memory(), 0, keep, -1)
             del self.cached[keep:]
         self.llm.n_tokens = keep
 
-    def _eval(self, tokens: list[int], cancel: CancelToken) -> bool:
-        """Evaluate `tokens` after the cached ones; False if cancelled midway."""
-        step = _CANCEL_CHUNK if len(tokens) > _CANCEL_CHUNK else len(tokens)
-        for i in range(0, len(tokens), max(step, 1)):
+    def _decode_at(self, tokens: list[int], pos: int, cancel: CancelToken) -> int:
+        """Decode `tokens` at positions pos.. without touching other cells.
+
+        Returns how many were decoded (fewer when cancelled between chunks).
+        """
+        step = min(_CANCEL_CHUNK, self.options.batch_size)
+        done = 0
+        while done < len(tokens):
             if cancel.cancelled:
-                return False
-            chunk = tokens[i:i + step]
+                break
+            chunk = tokens[done:done + step]
+            self.llm._batch.set_batch(batch=chunk, n_past=pos + done, logits_all=False)
+            self.llm._ctx.decode(self.llm._batch)
+            done += len(chunk)
+        return done
+
+    def _find_reuse(self, tokens: list[int], common: int) -> tuple[int, int, int] | None:
+        """A run of cached tokens (after the common prefix) that reappears later in
+        the new prompt: (cache index, prompt index, length), or None."""
+        k = 8
+        if len(self.cached) - common < self.min_reuse or len(tokens) - common < self.min_reuse:
+            return None
+        grams: dict[tuple[int, ...], int] = {}
+        for j in range(common, len(tokens) - k + 1):
+            grams.setdefault(tuple(tokens[j:j + k]), j)
+        cached = self.cached
+        i = common
+        while i <= len(cached) - k:
+            j = grams.get(tuple(cached[i:i + k]))
+            if j is not None and j != i:
+                m = 0
+                while (i + m < len(cached) and j + m < len(tokens)
+                       and cached[i + m] == tokens[j + m]):
+                    m += 1
+                # the final prompt token is always decoded again, for fresh logits
+                m = min(m, len(tokens) - 1 - j)
+                if m >= self.min_reuse:
+                    return i, j, m
+                i += max(m, 1)
+                continue
+            i += 1
+        return None
+
+    def _prepare(self, tokens: list[int], cancel: CancelToken, stats: GenerationStats) -> bool:
+        """Make the KV cache hold `tokens`, evaluating as few as possible.
+
+        Reuses the longest common prefix, and then one later run of cached tokens
+        that the new prompt still contains (typically the FIM suffix after the
+        user's edit), moved to its new position with the memory API instead of
+        evaluated again. False when cancelled (the cache stays consistent).
+        """
+        common = 0
+        for a, b in zip(self.cached, tokens, strict=False):
+            if a != b:
+                break
+            common += 1
+        if common == len(tokens):
+            common -= 1  # the last prompt token is evaluated again for fresh logits
+        reuse = self._find_reuse(tokens, common) if self.can_shift and self.min_reuse > 0 else None
+        if reuse is None:
+            self._truncate_cache(common)
+            stats.prompt_eval_tokens = len(tokens) - common
+            done = self._decode_at(tokens[common:], common, cancel)
+            self.cached.extend(tokens[common:common + done])
             self.llm.n_tokens = len(self.cached)
-            self.llm.eval(chunk)
-            self.cached.extend(chunk)
-        return True
+            return done == len(tokens) - common
+        i, j, m = reuse
+        mem = self._memory()
+        lib = self._llama_cpp
+        # llama.cpp only decodes at the end of a sequence, so the run waits in the
+        # scratch sequence while the inserted tokens are decoded, then comes back.
+        lib.llama_memory_seq_rm(mem, 0, i + m, -1)
+        lib.llama_memory_seq_rm(mem, _SCRATCH_SEQ, -1, -1)
+        lib.llama_memory_seq_cp(mem, 0, _SCRATCH_SEQ, i, i + m)
+        lib.llama_memory_seq_rm(mem, 0, common, -1)
+        if j != i:
+            lib.llama_memory_seq_add(mem, _SCRATCH_SEQ, i, i + m, j - i)
+        stats.prompt_eval_tokens = (j - common) + (len(tokens) - j - m)
+        stats.shifted_tokens = m
+        del self.cached[common:]
+        done = self._decode_at(tokens[common:j], common, cancel)
+        self.cached.extend(tokens[common:common + done])
+        if done < j - common:
+            lib.llama_memory_seq_rm(mem, _SCRATCH_SEQ, -1, -1)
+            self.llm.n_tokens = len(self.cached)
+            return False
+        lib.llama_memory_seq_cp(mem, _SCRATCH_SEQ, 0, j, j + m)
+        lib.llama_memory_seq_rm(mem, _SCRATCH_SEQ, -1, -1)
+        self.cached.extend(tokens[j:j + m])
+        done = self._decode_at(tokens[j + m:], j + m, cancel)
+        self.cached.extend(tokens[j + m:j + m + done])
+        self.llm.n_tokens = len(self.cached)
+        return done == len(tokens) - j - m
 
     # -- generation --------------------------------------------------------------
     def generate(
@@ -186,17 +297,7 @@ class LlamaEngine:
                 "raise engine.contextSize or lower completion.linesBefore"
             )
         max_new = min(request.max_tokens, budget - len(tokens))
-        common = 0
-        for a, b in zip(self.cached, tokens, strict=False):
-            if a != b:
-                break
-            common += 1
-        # The last prompt token must be evaluated again to get fresh logits.
-        if common == len(tokens):
-            common -= 1
-        self._truncate_cache(common)
-        stats.prompt_eval_tokens = len(tokens) - common
-        if not self._eval(tokens[common:], cancel):
+        if not self._prepare(tokens, cancel, stats):
             stats.stop_reason = "cancelled"
             stats.prompt_seconds = time.perf_counter() - t0
             return
@@ -239,9 +340,14 @@ class LlamaEngine:
                     stats.stop_reason = "time"
                     break
                 # Feed the sampled token back so the next one can be sampled.
-                if not self._eval([token], cancel):
+                if cancel.cancelled:
                     stats.stop_reason = "cancelled"
                     break
+                if not self._decode_at([token], len(self.cached), cancel):
+                    stats.stop_reason = "cancelled"
+                    break
+                self.cached.append(token)
+                self.llm.n_tokens = len(self.cached)
             else:
                 stats.stop_reason = "length"
             tail = matcher.flush()

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -117,7 +117,7 @@ class EngineWorker:
 
     async def generate(
         self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Async iterator of pieces; cancelling the awaiting task cancels decoding."""
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[Any] = asyncio.Queue()

@@ -157,16 +157,38 @@ async def test_unknown_request_gets_method_not_found(fake_script) -> None:
         assert "-32601" in str(err.value) or "not found" in str(err.value).lower()
 
 
+def _type(client, version: int, line: int, col: int, text: str) -> None:
+    pos = types.Position(line=line, character=col)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=version),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=pos, end=pos), text=text)]))
+
+
 async def test_newer_request_supersedes_older_one(fake_script) -> None:
     spec = fake_script(["one two three four five six seven eight", "return a + b"], delay=0.2)
     async with lsp_session(spec) as (client, _):
         open_doc(client, URI, TEXT)
         slow = asyncio.ensure_future(client.text_document_inline_completion_async(inline_params(URI, 1, 4)))
         await asyncio.sleep(0.3)
-        fast = await client.text_document_inline_completion_async(inline_params(URI, 1, 4))
+        _type(client, 2, 1, 4, "x")  # does not continue "one two ...": a new generation
+        fast = await client.text_document_inline_completion_async(inline_params(URI, 1, 5))
         old = await asyncio.wait_for(slow, 5)
         assert list(old.items) == []
         assert [i.insert_text for i in fast.items] == ["return a + b"]
+
+
+async def test_typing_what_is_being_generated_joins_the_running_generation(fake_script) -> None:
+    # Only one response is scripted: a second model call would answer nothing.
+    spec = fake_script(["return a + b"], delay=0.15)
+    async with lsp_session(spec) as (client, _):
+        open_doc(client, URI, TEXT)
+        first = asyncio.ensure_future(client.text_document_inline_completion_async(inline_params(URI, 1, 4)))
+        await asyncio.sleep(0.2)
+        _type(client, 2, 1, 4, "re")
+        second = await client.text_document_inline_completion_async(inline_params(URI, 1, 6))
+        assert [i.insert_text for i in second.items] == ["turn a + b"]
+        assert [i.insert_text for i in (await first).items] == ["return a + b"]
 
 
 async def test_cancel_request_stops_generation(fake_script) -> None:

@@ -155,3 +155,19 @@ def test_engine_is_used_from_one_thread_only(worker: EngineWorker) -> None:
     for t in threads:
         t.join(60)
     assert len(results) == 2 and all(r.strip() for r in results)
+
+
+def test_edit_in_the_middle_moves_the_cached_suffix_instead_of_evaluating_it(worker: EngineWorker) -> None:
+    """A line inserted before the FIM suffix costs its own tokens, not the suffix's."""
+    tpl = TEMPLATES["qwen"]
+    head = "import json\n\n\ndef load(path):\n    with open(path) as fh:\n"
+    tail = "\n\n" + "\n".join(f"def helper_{i}(x):\n    return x * {i} + len(str(x))\n" for i in range(12))
+    first, second = GenerationStats(), GenerationStats()
+    list(worker.generate_sync(GenerationRequest(tpl.render(head + "        ", tail), max_tokens=4),
+                              CancelToken(), first))
+    edited = head + "        data = json.load(fh)\n        "
+    pieces = list(worker.generate_sync(
+        GenerationRequest(tpl.render(edited, tail), max_tokens=12, stop=("\n",)), CancelToken(), second))
+    assert second.shifted_tokens > 100  # the suffix was moved, not recomputed
+    assert second.prompt_eval_tokens < 30
+    assert "".join(pieces).strip()  # and the model still answers from the moved cache

@@ -26,7 +26,6 @@ def register(server: QwillServer) -> None:
             ls.log_message(f"didChange for {uri}, which is not open; ignored",
                            types.MessageType.Warning)
             return
-        ls.session.completion.cancel_document(uri)
         try:
             ls.session.documents.change(
                 uri, params.text_document.version,
