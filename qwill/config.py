@@ -211,6 +211,8 @@ def parse_settings(raw: Any, base: Settings | None = None) -> SettingsResult:
     # Some clients wrap settings in a `qwill` section.
     if set(data) == {"qwill"} and isinstance(data["qwill"], dict):
         data = data["qwill"]
+    # Flat clients (LSP4IJ's settings.json, VS Code style) send `qwill.engine.model` keys.
+    data = _expand_dotted(data)
     problems.extend(_walk_unknown(data, Settings, ""))
     if base is not None:
         merged = base.model_dump(by_alias=True)
@@ -235,6 +237,28 @@ def parse_settings(raw: Any, base: Settings | None = None) -> SettingsResult:
                     if prev is not None:
                         problems[-1] = problems[-1].replace("using the default", "keeping the previous value")
     return SettingsResult(base or Settings(), problems)
+
+
+def _expand_dotted(data: dict[str, Any]) -> dict[str, Any]:
+    """`{"qwill.engine.model": x}` -> `{"engine": {"model": x}}`; nested keys pass through."""
+    if not any("." in key for key in data):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        parts = key.split(".")
+        if len(parts) > 1 and parts[0] == "qwill":
+            parts = parts[1:]
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            _deep_update(node[parts[-1]], value)
+        else:
+            node[parts[-1]] = value
+    return out
 
 
 def _deep_update(target: dict[str, Any], src: dict[str, Any]) -> None:
