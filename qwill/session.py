@@ -18,6 +18,7 @@ from .completion.fim_templates import FimTemplate, UnsupportedModel, get_templat
 from .completion.service import CompletionService
 from .config import EngineSettings, Settings, SettingsResult, parse_settings
 from .context.document import DocumentStore
+from .context.provider import ContextProvider
 from .context.syntax import SyntaxStore
 from .engine.base import Engine, EngineError, ModelInfo
 from .engine.loader import load_engine
@@ -54,6 +55,9 @@ class Session:
         self.syntax = SyntaxStore(self.documents)
         self.worker = EngineWorker()
         self.completion = CompletionService(self.worker, self.settings.completion)
+        # code context (definitions, scopes, recent edits, similar snippets) for prompts
+        self.context = ContextProvider(self.documents, self.syntax, self.settings.context)
+        self.completion.context_provider = self.context  # type: ignore[attr-defined]
         self.status = ModelStatus()
         self._engine_factory = engine_factory or _default_factory
         self._agent_engine_factory = agent_engine_factory or _default_agent_factory
@@ -74,6 +78,7 @@ class Session:
         old = self.settings
         self.settings = result.settings
         self.completion.settings = result.settings.completion
+        self.context.settings = result.settings.context
         result.engine_changed = old.engine != result.settings.engine or (
             old.completion.fim_template != result.settings.completion.fim_template
         ) or old.agent_engine != result.settings.agent_engine

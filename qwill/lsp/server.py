@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
@@ -48,6 +49,8 @@ class QwillServer(LanguageServer):
         self.client_supports_progress = False
         self.client_supports_configuration = False
         self.client_name = ""
+        # called after `initialized` (model loading has started), e.g. the workspace index
+        self.on_initialized: list[Callable[[], None]] = []
 
     # -- helpers used by features -------------------------------------------------
     def show(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
@@ -109,9 +112,9 @@ class QwillServer(LanguageServer):
 
 
 def create_server(session: Session | None = None) -> QwillServer:
-    from .features import completion, inline_completion, lifecycle, text_sync
+    from .features import completion, inline_completion, lifecycle, text_sync, workspace
 
     server = QwillServer(session)
-    for module in (lifecycle, text_sync, inline_completion, completion):
+    for module in (lifecycle, text_sync, inline_completion, completion, workspace):
         module.register(server)
     return server

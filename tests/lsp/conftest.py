@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -43,6 +44,7 @@ async def lsp_session(
     client_name: str = "visual-studio-code",
     wait: bool = True,
     extra_args: tuple[str, ...] = (),
+    workspace: str | None = None,
 ) -> AsyncIterator[tuple[LanguageClient, StatusClient]]:
     client = make_test_lsp_client()
     status = StatusClient(client)
@@ -59,6 +61,8 @@ async def lsp_session(
             capabilities=client_capabilities(client_name),
             initialization_options=opts,
             client_info=types.ClientInfo(name="pytest"),
+            workspace_folders=[types.WorkspaceFolder(uri=Path(workspace).as_uri(), name="ws")]
+            if workspace else None,
         ))
         client.server_capabilities = result.capabilities  # type: ignore[attr-defined]
         if wait:

@@ -31,6 +31,8 @@ def register(server: QwillServer) -> None:
     def initialized(ls: QwillServer, params: types.InitializedParams) -> None:
         _report(ls, getattr(ls, "_pending_problems", []))
         ls._load = asyncio.ensure_future(ls.load_model_with_progress())  # type: ignore[attr-defined]
+        for hook in ls.on_initialized:  # features that start background work (workspace index)
+            hook()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: QwillServer, params: types.DidChangeConfigurationParams) -> None:

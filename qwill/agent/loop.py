@@ -1,0 +1,470 @@
+"""The agent loop: prompt, generate, parse tool calls, run tools, review edits, repeat.
+
+KV reuse: the system prompt and the tool list are rendered once per session
+and never change; history is append-only (the assistant's raw output is kept
+byte for byte, tool results are appended after it), so each step's prompt
+extends the previous one and the engine only evaluates the new tail. Prefill
+per step is reported from GenerationStats. History is compacted only at a
+turn boundary (a new user task), never inside a run.
+
+Each step's writes are staged and become one ChangeSet, applied through the
+surface's Applier (editor WorkspaceEdit, CLI diff approval, ACP permission);
+a rejection is reported to the model. A checkpoint precedes each step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..config import AgentSettings
+from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
+from ..engine.chat import ChatFormat, ChatMessage, ChatTemplateError
+from ..engine.worker import EngineWorker
+from .changes import ChangeSet
+from .checkpoints import Checkpoint, CheckpointError, CheckpointStore
+from .shell import ShellPolicy, Verdict
+from .toolcalls import StreamingToolCallParser, ToolCall, tool_specs
+from .tools import TOOLS, TOOLS_BY_NAME, ToolContext, ToolError, call_tool
+from .workspace import Staging, Workspace
+
+log = logging.getLogger(__name__)
+
+
+# -- events ------------------------------------------------------------------------------
+@dataclass
+class AgentEvent:
+    """One thing that happened in a run, for clients to show as it happens.
+
+    kinds: start, step, text, tool_call, tool_result, changes, applied, rejected,
+    plan, stats, done, error.
+    """
+
+    kind: str
+    session: str
+    step: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "sessionId": self.session, "step": self.step, **self.data}
+
+
+@dataclass
+class ApplyResult:
+    applied: bool
+    reason: str = ""
+
+
+class Applier(Protocol):
+    """How a surface lands a change set: the editor, the terminal, an ACP client."""
+
+    async def apply(self, changes: ChangeSet) -> ApplyResult: ...
+
+
+@dataclass
+class StepRecord:
+    step: int
+    checkpoint: Checkpoint | None
+    changes: list[ChangeSet] = field(default_factory=list)
+
+
+@dataclass
+class StepStats:
+    step: int
+    prompt_tokens: int
+    prompt_eval_tokens: int
+    generated_tokens: int
+    prompt_seconds: float
+    generate_seconds: float
+    stop_reason: str
+
+    @property
+    def reused_tokens(self) -> int:
+        return self.prompt_tokens - self.prompt_eval_tokens
+
+
+@dataclass
+class AgentResult:
+    reason: str  # done, max_steps, loop, cancelled, context_full, error
+    message: str
+    steps: int
+    stats: list[StepStats] = field(default_factory=list)
+    tool_calls: int = 0
+    malformed_calls: int = 0  # turns whose tool calls could not be read
+    applied: int = 0
+    rejected: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stats"] = [asdict(s) for s in self.stats]
+        return d
+
+
+SYSTEM_PROMPT = """You are Qwill, a coding agent working in the workspace `{name}`.
+Use the tools to read, search, edit and test the code; paths are relative to the workspace root.
+Rules:
+- Read a file before editing it. edit_file needs old_text copied exactly from the file (it must match once).
+- Make small, focused edits. Every edit is reviewed by the user; if one is rejected, do not repeat it.
+- After changing code, run the tests if there are any.
+- When the task is finished, answer with a short summary and no tool call."""
+
+FALLBACK_TOOLS = """
+
+# Tools
+You can call these functions:
+{tools}
+
+To call a function, answer with:
+<tool_call>
+{{"name": "<function-name>", "arguments": {{<args-json-object>}}}}
+</tool_call>"""
+
+
+@dataclass
+class AgentSession:
+    """One conversation with the agent: history, checkpoints, plan; lives across runs."""
+
+    workspace: Workspace
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    messages: list[ChatMessage] = field(default_factory=list)
+    records: list[StepRecord] = field(default_factory=list)
+    step: int = 0
+    store: CheckpointStore | None = None
+    plan: list[Any] = field(default_factory=list)
+    busy: bool = False
+
+    # -- undo -----------------------------------------------------------------------
+    def restore_changes(self, to_step: int | None = None) -> tuple[ChangeSet, int]:
+        """The change set that undoes steps from `to_step` on (default: the last step
+        that changed files), and the step it rewinds to."""
+        if self.store is None:
+            raise CheckpointError("checkpoints are off for this session")
+        with_changes = [r for r in self.records if r.checkpoint is not None]
+        if not with_changes:
+            raise CheckpointError("nothing to undo")
+        if to_step is None:
+            target = next((r for r in reversed(with_changes) if r.changes), with_changes[-1])
+        else:
+            found = [r for r in with_changes if r.step >= to_step]
+            if not found:
+                raise CheckpointError(f"no checkpoint at or after step {to_step}")
+            target = found[0]
+        assert target.checkpoint is not None
+        return self.store.restore(target.checkpoint, step=target.step), target.step
+
+    def forget_from(self, step: int) -> None:
+        """After an undo/rewind landed: later checkpoints no longer apply."""
+        self.records = [r for r in self.records if r.step < step]
+
+
+CommandApprover = Callable[[str, str], Awaitable[bool]]
+EventSink = Callable[[AgentEvent], None]
+
+
+def policy_from_settings(settings: AgentSettings) -> ShellPolicy:
+    base = ShellPolicy()
+    return ShellPolicy(deny=base.deny + tuple(settings.shell_deny),
+                       ask=base.ask + tuple(settings.shell_ask),
+                       allow=base.allow + tuple(settings.shell_allow),
+                       default=Verdict(settings.shell_default))
+
+
+class Agent:
+    """Runs tasks in an AgentSession on an engine worker; surfaces plug in the rest."""
+
+    def __init__(self, worker: EngineWorker, settings: AgentSettings, applier: Applier, *,
+                 approve_command: CommandApprover | None = None, on_event: EventSink | None = None,
+                 context_size: int = 4096, symbol_index: Any = None) -> None:
+        self.worker = worker
+        self.settings = settings
+        self.applier = applier
+        self.approve_command = approve_command
+        self.on_event = on_event or (lambda ev: None)
+        self.context_size = context_size
+        self.symbol_index = symbol_index
+        self.tools = [t.schema() for t in TOOLS]
+        self.specs = tool_specs(self.tools)
+
+    # -- prompt --------------------------------------------------------------------
+    def _format(self) -> ChatFormat:
+        engine = self.worker.engine
+        if engine is None:
+            raise EngineError("no model is loaded")
+        return engine.info.chat_format
+
+    @staticmethod
+    def _native_tools(fmt: ChatFormat) -> bool:
+        return "tools" in fmt.template
+
+    @staticmethod
+    def _native_tool_role(fmt: ChatFormat) -> bool:
+        return "'tool'" in fmt.template or '"tool"' in fmt.template
+
+    def _system(self, session: AgentSession, fmt: ChatFormat) -> ChatMessage:
+        text = SYSTEM_PROMPT.format(name=session.workspace.root.name)
+        if not self._native_tools(fmt):
+            lines = "\n".join(json.dumps(t["function"], ensure_ascii=False) for t in self.tools)
+            text += FALLBACK_TOOLS.format(tools=lines)
+        return ChatMessage("system", text)
+
+    def render(self, session: AgentSession, fmt: ChatFormat) -> str:
+        tools = self.tools if self._native_tools(fmt) else None
+        return fmt.render(session.messages, tools=tools, add_generation_prompt=True)
+
+    def _emit(self, session: AgentSession, kind: str, step: int, **data: Any) -> None:
+        try:
+            self.on_event(AgentEvent(kind, session.id, step, data))
+        except Exception:  # a client's display must not stop the agent
+            log.exception("agent event sink failed")
+
+    def _compact(self, session: AgentSession, fmt: ChatFormat) -> bool:
+        """At a turn boundary: elide old tool results when the history is large."""
+        engine = self.worker.engine
+        if engine is None or len(session.messages) < 4:
+            return False
+        tokens = len(engine.tokenize(self.render(session, fmt)))
+        if tokens < self.context_size * 0.5:
+            return False
+        changed = False
+        for i, m in enumerate(session.messages):
+            if m.role == "tool" or (m.role == "user" and m.content.startswith("<tool_response>")):
+                if len(m.content) > 200:
+                    session.messages[i] = ChatMessage(m.role, m.content[:120] + "\n[... elided to save context]",
+                                                      name=m.name, tool_call_id=m.tool_call_id)
+                    changed = True
+        return changed
+
+    # -- the run ---------------------------------------------------------------------
+    async def run(self, session: AgentSession, task: str, cancel: CancelToken | None = None) -> AgentResult:
+        """Work on `task` until the model answers without a tool call, or a cap or loop stops it."""
+        cancel = cancel or CancelToken()
+        if session.busy:
+            raise RuntimeError("this agent session is already running a task")
+        session.busy = True
+        try:
+            return await self._run(session, task, cancel)
+        finally:
+            session.busy = False
+
+    async def _run(self, session: AgentSession, task: str, cancel: CancelToken) -> AgentResult:
+        s = self.settings
+        fmt = self._format()
+        if not session.messages:
+            session.messages.append(self._system(session, fmt))
+        elif self._compact(session, fmt):
+            self._emit(session, "compacted", session.step)
+        session.messages.append(ChatMessage("user", task))
+        result = AgentResult("done", "", 0)
+        self._emit(session, "start", session.step, task=task)
+        history: list[list[str]] = []  # call keys per step, for loop detection
+        errors: list[str] = []
+        for _ in range(s.max_steps):
+            if cancel.cancelled:
+                return self._finish(session, result, "cancelled", "cancelled by the user")
+            session.step += 1
+            step = session.step
+            result.steps += 1
+            checkpoint = None
+            if session.store is not None:
+                try:
+                    checkpoint = await asyncio.to_thread(session.store.snapshot, step, task[:60])
+                except CheckpointError as exc:
+                    self._emit(session, "error", step, message=f"checkpoint failed: {exc}")
+            record = StepRecord(step, checkpoint)
+            session.records.append(record)
+            self._emit(session, "step", step)
+
+            try:
+                prompt = self.render(session, fmt)
+            except ChatTemplateError as exc:
+                return self._finish(session, result, "error", str(exc))
+            engine = self.worker.engine
+            n_prompt = len(engine.tokenize(prompt)) if engine is not None else 0
+            if n_prompt + 64 >= self.context_size:
+                return self._finish(session, result, "context_full",
+                                    f"the conversation ({n_prompt} tokens) no longer fits the context "
+                                    f"of {self.context_size} tokens; start a new task or raise engine.contextSize")
+            max_tokens = min(s.max_tokens_per_step, self.context_size - n_prompt - 1)
+            stats = GenerationStats()
+            request = GenerationRequest(prompt, max_tokens=max_tokens, stop=fmt.stop,
+                                        temperature=s.temperature, slot="agent")
+            parser = StreamingToolCallParser(self.specs)
+            raw: list[str] = []
+            try:
+                async for piece in self.worker.generate(request, cancel, stats):
+                    raw.append(piece)
+                    for ev in parser.feed(piece):
+                        self._stream_event(session, step, ev)
+            except EngineError as exc:
+                return self._finish(session, result, "error", str(exc))
+            tail, parsed = parser.finish()
+            for ev in tail:
+                self._stream_event(session, step, ev)
+            st = StepStats(step, stats.prompt_tokens, stats.prompt_eval_tokens, stats.generated_tokens,
+                           round(stats.prompt_seconds, 3), round(stats.generate_seconds, 3), stats.stop_reason)
+            result.stats.append(st)
+            self._emit(session, "stats", step, promptTokens=st.prompt_tokens,
+                       prefillTokens=st.prompt_eval_tokens, reusedTokens=st.reused_tokens,
+                       generatedTokens=st.generated_tokens, promptSeconds=st.prompt_seconds,
+                       generateSeconds=st.generate_seconds, stopReason=st.stop_reason)
+            if cancel.cancelled:
+                return self._finish(session, result, "cancelled", "cancelled by the user")
+            text = "".join(raw)
+            session.messages.append(ChatMessage("assistant", text))
+
+            if not parsed.calls:
+                if parsed.errors:
+                    result.malformed_calls += 1
+                    msg = ("Your tool call could not be read: " + "; ".join(parsed.errors[:3]) +
+                           '. Call a tool as <tool_call>{"name": ..., "arguments": {...}}</tool_call>.')
+                    self._append_results(session, fmt, [("error", msg)])
+                    errors.append(msg)
+                    if self._repeated(errors):
+                        return self._finish(session, result, "loop", "the model kept writing unreadable tool calls")
+                    continue
+                return self._finish(session, result, "done", parsed.text)
+
+            calls = parsed.calls[: s.max_tool_calls_per_step]
+            result.tool_calls += len(calls)
+            outputs = await self._execute(session, step, record, calls, cancel, result)
+            if len(parsed.calls) > len(calls):
+                outputs.append(("note", f"only the first {len(calls)} tool calls of a turn are run; "
+                                        f"{len(parsed.calls) - len(calls)} were skipped"))
+            self._append_results(session, fmt, outputs)
+            history.append(sorted(c.key() for c in calls))
+            errors.extend(o for name, o in outputs if o.startswith("error:"))
+            if not any(o.startswith("error:") for _, o in outputs):
+                errors.append("")  # a clean step breaks an error streak
+            loop = self._loop_reason(history, errors)
+            if loop:
+                return self._finish(session, result, "loop", loop)
+        return self._finish(session, result, "max_steps",
+                            f"stopped after {s.max_steps} steps without finishing")
+
+    def _stream_event(self, session: AgentSession, step: int, ev: Any) -> None:
+        if ev.text:
+            self._emit(session, "text", step, text=ev.text)
+        if ev.call is not None:
+            self._emit(session, "tool_call", step, name=ev.call.name, arguments=ev.call.arguments,
+                       format=ev.call.format)
+
+    def _finish(self, session: AgentSession, result: AgentResult, reason: str, message: str) -> AgentResult:
+        result.reason = reason
+        result.message = message
+        self._emit(session, "done", session.step, reason=reason, message=message,
+                   steps=result.steps, toolCalls=result.tool_calls,
+                   applied=result.applied, rejected=result.rejected)
+        return result
+
+    # -- tools -------------------------------------------------------------------------
+    async def _execute(self, session: AgentSession, step: int, record: StepRecord, calls: list[ToolCall],
+                       cancel: CancelToken, result: AgentResult) -> list[tuple[str, str]]:
+        ws = session.workspace
+        s = self.settings
+        staged_by: dict[int, list[int]] = {}  # change-set index -> output indexes of its write calls
+        outputs: list[tuple[str, str]] = []
+        pending_writes: list[int] = []
+        ctx = ToolContext(ws, Staging(ws), policy=policy_from_settings(s), test_command=s.test_command,
+                          command_timeout=s.command_timeout, sandbox=s.sandbox,
+                          approve_command=self.approve_command, plan=session.plan,
+                          symbol_index=self.symbol_index)
+
+        async def flush() -> str:
+            if not ctx.staging:
+                return ""
+            outcome = await self._land(session, step, record, ctx.staging, result)
+            ctx.staging = Staging(ws)
+            for i in pending_writes:
+                name, out = outputs[i]
+                outputs[i] = (name, out + outcome)
+            staged_by[len(staged_by)] = list(pending_writes)
+            pending_writes.clear()
+            return "(staged edits were applied first)" if "applied" in outcome else ""
+
+        ctx.flush = flush
+        for call in calls:
+            if cancel.cancelled:
+                outputs.append((call.name, "error: cancelled before this call ran"))
+                continue
+            try:
+                out = await call_tool(ctx, call.name, call.arguments)
+                text = out
+            except ToolError as exc:
+                text = f"error: {exc}"
+            outputs.append((call.name, text))
+            tool = TOOLS_BY_NAME.get(call.name)
+            if tool is not None and tool.writes and not text.startswith("error:"):
+                pending_writes.append(len(outputs) - 1)
+            if call.name == "todo" and not text.startswith("error:"):
+                self._emit(session, "plan", step, items=[{"text": p.text, "done": p.done} for p in ctx.plan])
+            self._emit(session, "tool_result", step, name=call.name, ok=not text.startswith("error:"),
+                       output=text[:4000])
+        await flush()
+        return outputs
+
+    async def _land(self, session: AgentSession, step: int, record: StepRecord, staging: Staging,
+                    result: AgentResult) -> str:
+        """Review and apply a step's staged writes; the note added to their results."""
+        changes = staging.change_set(step)
+        if not changes:
+            return ""
+        if session.store is not None and record.checkpoint is not None:
+            try:
+                record.checkpoint = await asyncio.to_thread(
+                    session.store.include, record.checkpoint, tuple(changes.paths))
+            except CheckpointError as exc:
+                log.warning("checkpoint include failed: %s", exc)
+        self._emit(session, "changes", step, diff=changes.diff(), summary=changes.summary(),
+                   files=changes.paths, flagged=changes.flagged)
+        try:
+            outcome = await self.applier.apply(changes)
+        except Exception as exc:
+            log.exception("applying changes failed")
+            outcome = ApplyResult(False, f"could not apply: {exc}")
+        if outcome.applied:
+            session.workspace.expect(changes)
+            record.changes.append(changes)
+            result.applied += 1
+            self._emit(session, "applied", step, summary=changes.summary())
+            return " (applied)"
+        result.rejected += 1
+        reason = outcome.reason or "the user rejected the change"
+        self._emit(session, "rejected", step, reason=reason)
+        return f" -- but NOT applied: {reason}. The files are unchanged."
+
+    def _append_results(self, session: AgentSession, fmt: ChatFormat, outputs: list[tuple[str, str]]) -> None:
+        if self._native_tool_role(fmt):
+            for name, out in outputs:
+                session.messages.append(ChatMessage("tool", out, name=name))
+        else:
+            body = "\n".join(f"<tool_response>\n[{name}] {out}\n</tool_response>" for name, out in outputs)
+            session.messages.append(ChatMessage("user", body))
+
+    # -- loop detection -------------------------------------------------------------------
+    @staticmethod
+    def _repeated(errors: list[str], n: int = 3) -> bool:
+        tail = errors[-n:]
+        return len(tail) == n and tail[0] != "" and all(e == tail[0] for e in tail)
+
+    def _loop_reason(self, history: list[list[str]], errors: list[str]) -> str:
+        if len(history) >= 3 and history[-1] == history[-2] == history[-3]:
+            return "the model repeated the same tool call three times; stopping"
+        if self._repeated(errors):
+            return "the same error came back three times in a row; stopping"
+        if len(history) >= 4 and history[-1] == history[-3] and history[-2] == history[-4] \
+                and history[-1] != history[-2]:
+            return "the model is alternating between the same two tool calls; stopping"
+        return ""
+
+
+def new_session(root: str | Path, documents: Any = None, *, checkpoints: bool = True,
+                store_dir: Path | None = None) -> AgentSession:
+    ws = Workspace(root, documents)
+    store = CheckpointStore(ws, store_dir) if checkpoints else None
+    return AgentSession(ws, store=store)
