@@ -179,9 +179,72 @@ class AgentSettings(_Section):
     )
 
 
+class ContextSettings(_Section):
+    enabled: bool = Field(
+        True, description="Add code context from the workspace (tree-sitter) ahead of the local window."
+    )
+    token_budget: int = Field(
+        512, ge=0, le=16_384,
+        description="Most tokens of context blocks per completion prompt (estimated; 0 turns context off).",
+    )
+    definitions: bool = Field(
+        True, description="Definitions of the names used or imported near the cursor, from any workspace file."
+    )
+    scope_outlines: bool = Field(
+        True, description="The enclosing class outline and function header when they are above the window."
+    )
+    recent_edits: bool = Field(
+        True, description="Regions you edited recently (other files, or far from the cursor)."
+    )
+    similar_snippets: bool = Field(
+        True, description="Snippets of other open documents that share identifiers with the code at the cursor."
+    )
+    index_workspace: bool = Field(
+        True, description="Index the workspace folders' definitions in the background (with `$/progress`)."
+    )
+    max_index_files: int = Field(5000, ge=0, le=1_000_000, description="Most files the workspace index reads.")
+    max_index_symbols: int = Field(
+        100_000, ge=0, le=10_000_000, description="Most definitions the workspace index keeps."
+    )
+
+
+class AgentSettings(_Section):
+    max_steps: int = Field(25, ge=1, le=500, description="Most model turns (steps) in one agent run.")
+    max_tool_calls_per_step: int = Field(
+        8, ge=1, le=100, description="Most tool calls carried out from one model turn."
+    )
+    max_tokens_per_step: int = Field(
+        1536, ge=16, le=32_768, description="Most tokens the model may generate in one turn."
+    )
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature of the agent.")
+    needs_confirmation: bool = Field(
+        True, description="Mark agent edits `needsConfirmation` so the editor asks before applying them."
+    )
+    test_command: str = Field("", description="The command the agent's `run_tests` tool runs (e.g. `pytest -q`).")
+    command_timeout: float = Field(
+        120.0, gt=0, le=3600, description="Seconds before an agent shell command is killed."
+    )
+    shell_deny: list[str] = Field(
+        default_factory=list, description="Extra command patterns the agent may never run (e.g. `make deploy`)."
+    )
+    shell_ask: list[str] = Field(
+        default_factory=list, description="Extra command patterns that need your approval each time."
+    )
+    shell_allow: list[str] = Field(
+        default_factory=list, description="Extra command patterns the agent may run without asking."
+    )
+    shell_default: Literal["ask", "deny"] = Field(
+        "ask", description="What happens to a command on no list: ask you, or refuse."
+    )
+    sandbox: bool = Field(
+        True, description="Run agent commands in a bubblewrap sandbox without network, when bwrap is installed."
+    )
+
+
 class Settings(_Section):
     engine: EngineSettings = Field(default_factory=EngineSettings)  # type: ignore[arg-type]
     completion: CompletionSettings = Field(default_factory=CompletionSettings)  # type: ignore[arg-type]
+    context: ContextSettings = Field(default_factory=ContextSettings)  # type: ignore[arg-type]
     agent_engine: AgentEngineSettings = Field(default_factory=AgentEngineSettings)  # type: ignore[arg-type]
     agent: AgentSettings = Field(default_factory=AgentSettings)  # type: ignore[arg-type]
     log_level: Literal["error", "warning", "info", "debug"] = Field(
