@@ -208,39 +208,6 @@ class ContextSettings(_Section):
     )
 
 
-class AgentSettings(_Section):
-    max_steps: int = Field(25, ge=1, le=500, description="Most model turns (steps) in one agent run.")
-    max_tool_calls_per_step: int = Field(
-        8, ge=1, le=100, description="Most tool calls carried out from one model turn."
-    )
-    max_tokens_per_step: int = Field(
-        1536, ge=16, le=32_768, description="Most tokens the model may generate in one turn."
-    )
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature of the agent.")
-    needs_confirmation: bool = Field(
-        True, description="Mark agent edits `needsConfirmation` so the editor asks before applying them."
-    )
-    test_command: str = Field("", description="The command the agent's `run_tests` tool runs (e.g. `pytest -q`).")
-    command_timeout: float = Field(
-        120.0, gt=0, le=3600, description="Seconds before an agent shell command is killed."
-    )
-    shell_deny: list[str] = Field(
-        default_factory=list, description="Extra command patterns the agent may never run (e.g. `make deploy`)."
-    )
-    shell_ask: list[str] = Field(
-        default_factory=list, description="Extra command patterns that need your approval each time."
-    )
-    shell_allow: list[str] = Field(
-        default_factory=list, description="Extra command patterns the agent may run without asking."
-    )
-    shell_default: Literal["ask", "deny"] = Field(
-        "ask", description="What happens to a command on no list: ask you, or refuse."
-    )
-    sandbox: bool = Field(
-        True, description="Run agent commands in a bubblewrap sandbox without network, when bwrap is installed."
-    )
-
-
 class Settings(_Section):
     engine: EngineSettings = Field(default_factory=EngineSettings)  # type: ignore[arg-type]
     completion: CompletionSettings = Field(default_factory=CompletionSettings)  # type: ignore[arg-type]
