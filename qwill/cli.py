@@ -31,6 +31,10 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         engine["contextSize"] = args.ctx
     if getattr(args, "gpu_layers", None) is not None:
         engine["gpuLayers"] = args.gpu_layers
+    if getattr(args, "backend", None):
+        engine["backend"] = args.backend
+    if getattr(args, "url", None):
+        engine["url"] = args.url
     result = parse_settings(raw)
     for problem in result.problems:
         print(f"qwill: {problem}", file=sys.stderr)
@@ -43,6 +47,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ctx", type=int, help="context size in tokens")
     p.add_argument("--gpu-layers", type=int, help="layers offloaded to the GPU (-1: all)")
     p.add_argument("--config", help="JSON settings file (same keys as the editor settings)")
+    p.add_argument("--backend", choices=["local", "openai", "llama-server", "ollama"],
+                   help="where the model runs (default: local, in-process)")
+    p.add_argument("--url", help="remote engine address, e.g. https://llm.example.com "
+                   "(token from $QWILL_API_KEY)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
-from .config import Settings
+from .config import EngineSettings, Settings
 
 
 @dataclass
@@ -63,6 +63,41 @@ def _llama_facts(report: DoctorReport) -> Any:
     return llama_cpp
 
 
+def _remote_checks(report: DoctorReport, engine: EngineSettings, label: str, key: str,
+                   *, fim_override: str = "auto") -> None:
+    """Endpoint, reachability, the model the server reports, the FIM format."""
+    from .engine.base import EngineError
+    from .engine.loader import remote_options
+    from .engine.remote import Endpoint, probe_endpoint
+
+    try:
+        options = remote_options(engine, fim_override=fim_override)
+        shown = Endpoint.parse(options.url).display
+    except EngineError as exc:
+        report.add(label, False, str(exc))
+        return
+    tls = "not used"
+    if shown.startswith("https://"):
+        tls = (f"verified (system store + {engine.ca_bundle})" if engine.ca_bundle
+               else "verified (system store)")
+    auth = "bearer token" if options.api_key else "none"
+    report.add(f"{label} endpoint", True, f"{engine.backend} at {shown} (auth: {auth}; TLS {tls})")
+    try:
+        facts = probe_endpoint(options)
+    except EngineError as exc:
+        report.add(f"{label} reachable", False, str(exc))
+        return
+    report.facts[key] = facts
+    report.add(f"{label} reachable", True, f"answered in {facts['seconds']:.2f}s; serves "
+               f"{', '.join(facts['served_models'][:5]) or 'no model list'}")
+    report.add(f"{label} model", True, facts["model"] + (
+        f" (context {facts['context_length']})" if facts.get("context_length") else ""))
+    if key == "engine":
+        report.add("FIM format", bool(facts["fim_template"]), facts["fim_template"] or (
+            "not recognised from the model name; set completion.fimTemplate "
+            "(e.g. `qwen` for Qwen2.5/Qwen3-Coder)"))
+
+
 def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
     from .engine.llama import default_threads
     from .engine.resolve import ModelError, inspect_model, resolve_model
@@ -70,6 +105,13 @@ def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
     report = DoctorReport()
     report.add("Python", sys.version_info >= (3, 11),
                f"{platform.python_version()} on {platform.platform()}")
+    if settings.agent_engine.backend not in ("same", "local"):
+        _remote_checks(report, settings.agent_engine, "agent engine", "agentEngine")
+    if settings.engine.backend != "local":
+        # No model file: the server is the model. Report where it is and what it serves.
+        _remote_checks(report, settings.engine, "engine", "engine",
+                       fim_override=settings.completion.fim_template)
+        return report
     _llama_facts(report)
     threads = settings.engine.n_threads or default_threads()
     report.facts["threads"] = threads

@@ -197,6 +197,7 @@ class RemoteEngine:
                 if piece:
                     if not first_at:
                         first_at.append(time.perf_counter())
+                        stats.prompt_seconds = first_at[0] - t0
                     pending.append(piece)
                 if matcher.stopped:
                     stats.stop_reason = "stop"
@@ -208,15 +209,19 @@ class RemoteEngine:
             return True
 
         answered: list[float] = []
-        yield from self._pump(path, body, parse, cancel, on_delta, pending, answered)
-        stats.prompt_seconds = (first_at[0] - t0) if first_at else time.perf_counter() - t0
-        stats.generate_seconds = time.perf_counter() - (first_at[0] if first_at else t0)
-        generated = stats.generated_tokens
-        wire.apply_stats(stats, server_stats)
-        if stats.stop_reason in ("stop", "time") and stats.generated_tokens > generated:
-            stats.generated_tokens = generated  # we closed early; the server counted on
+        try:
+            yield from self._pump(path, body, parse, cancel, on_delta, pending, answered)
+        finally:
+            # also when the consumer stops early (the generator is closed at a yield)
+            stats.prompt_seconds = (first_at[0] - t0) if first_at else time.perf_counter() - t0
+            stats.generate_seconds = time.perf_counter() - (first_at[0] if first_at else t0)
+            generated = stats.generated_tokens
+            wire.apply_stats(stats, server_stats)
+            if stats.stop_reason in ("stop", "time") and stats.generated_tokens > generated:
+                stats.generated_tokens = generated  # we closed early; the server counted on
+            if cancel.cancelled:
+                stats.stop_reason = "cancelled"
         if cancel.cancelled:
-            stats.stop_reason = "cancelled"
             return
         tail = matcher.flush()
         if tail:
