@@ -53,8 +53,45 @@ class EngineSettings(_Section):
         4096, ge=256, le=1_048_576, description="Context window of the llama.cpp context, in tokens."
     )
     batch_size: int = Field(512, ge=8, le=65_536, description="Prompt evaluation batch size.")
+    placement: Literal["auto", "cpu", "gpu", "experts-on-cpu"] = Field(
+        "auto",
+        description=(
+            "Where the model's tensors go: `auto` picks the fastest placement that fits the "
+            "RAM and GPU memory; `cpu`; `gpu` (`gpuLayers` layers); `experts-on-cpu` keeps a "
+            "mixture-of-experts model's routed experts in RAM and the rest on the GPU "
+            "(llama.cpp's `--cpu-moe`)."
+        ),
+    )
     gpu_layers: int = Field(
-        0, ge=-1, le=10_000, description="Layers to offload to the GPU (-1: all; 0: CPU only)."
+        -1, ge=-1, le=10_000,
+        description="Layers offloaded with placement `gpu` (-1: all, the output counting as one).",
+    )
+    n_cpu_moe: int | None = Field(
+        None, ge=0, le=10_000,
+        description=(
+            "With placement `experts-on-cpu`: keep only the experts of the first N layers in RAM "
+            "(llama.cpp's `--n-cpu-moe N`); unset: every layer's."
+        ),
+    )
+    kv_cache_type: Literal["f16", "q8_0", "q4_0"] = Field(
+        "f16", description="KV cache precision; `q8_0` halves its memory, `q4_0` quarters it."
+    )
+    flash_attention: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description=(
+            "Flash attention; `auto` turns it on for a quantized KV cache, GPU layers, or a "
+            "context where it saves memory."
+        ),
+    )
+    vram_bytes: int = Field(
+        0, ge=0, description="GPU memory to plan with, in bytes; 0 asks llama.cpp for the free memory."
+    )
+    memory_check: bool = Field(
+        True,
+        description=(
+            "Refuse to load a model whose estimated memory does not fit, saying what would fit "
+            "instead."
+        ),
     )
     model_cache_dir: str | None = Field(
         None, description="Where assembled and downloaded models are kept (default: the user cache)."

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .chat import ChatFormat
 
@@ -121,6 +121,12 @@ class ModelInfo:
     expert_used_count: int = 0
     fim_template: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # parameters one token runs through (MoE: the dense part plus its share of experts)
+    active_parameters: int = 0
+    # where the tensors went ("cpu", "gpu", "experts-on-cpu", "partial") and the memory
+    # plan behind it (camelCase keys, as sent in `qwill/status`)
+    placement: str = ""
+    memory: dict[str, Any] = field(default_factory=dict)
     # How to talk to the model as a chat model (code actions, agent).
     chat_format: ChatFormat = field(default_factory=ChatFormat)
 

@@ -7,6 +7,7 @@ produces a clear message before llama.cpp ever sees it, and so that tools like
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,17 @@ GGML_TYPE_SIZES: dict[int, tuple[int, int]] = {
 }
 
 
+# Numeric arrays up to this length are kept (per-layer head counts and the like);
+# longer ones (token scores and types) are skipped unless asked for.
+_SMALL_ARRAY = 4096
+
+# Routed-expert weights, packed one tensor per layer (`blk.7.ffn_up_exps.weight`):
+# the tensors llama.cpp's `--cpu-moe` keeps in RAM. Shared experts (`_shexp`) are
+# always active and are not routed experts.
+EXPERT_TENSOR_RE = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch)?exps\b")
+_LAYER_RE = re.compile(r"^blk\.(\d+)\.")
+
+
 class GGUFError(ValueError):
     """The file is not a readable GGUF model."""
 
@@ -90,6 +102,17 @@ class TensorInfo:
     def n_bytes(self) -> int:
         block, size = GGML_TYPE_SIZES.get(self.ggml_type, (1, 4))
         return (self.n_elements + block - 1) // block * size
+
+    @property
+    def layer(self) -> int | None:
+        """The block index of a `blk.N.*` tensor; None for embeddings and output."""
+        m = _LAYER_RE.match(self.name)
+        return int(m.group(1)) if m else None
+
+    @property
+    def is_expert(self) -> bool:
+        """A routed-expert weight (`ffn_{up,down,gate}_exps`)."""
+        return EXPERT_TENSOR_RE.search(self.name) is not None
 
 
 @dataclass
@@ -117,13 +140,90 @@ class GGUFHeader:
         value = self.arch_value("context_length")
         return int(value) if value is not None else None
 
+    def _arch_int(self, key: str, default: int = 0) -> int:
+        value = self.arch_value(key)
+        if isinstance(value, list):  # per-layer values: the largest one bounds memory
+            value = max((int(v) for v in value), default=default)
+        return int(value) if value is not None else default
+
     @property
     def expert_count(self) -> int:
-        return int(self.arch_value("expert_count", 0) or 0)
+        return self._arch_int("expert_count")
 
     @property
     def expert_used_count(self) -> int:
-        return int(self.arch_value("expert_used_count", 0) or 0)
+        return self._arch_int("expert_used_count")
+
+    @property
+    def is_moe(self) -> bool:
+        return self.expert_count > 1 and any(t.is_expert for t in self.tensors)
+
+    @property
+    def block_count(self) -> int:
+        n = self._arch_int("block_count")
+        if n:
+            return n
+        layers = [t.layer for t in self.tensors if t.layer is not None]
+        return max(layers) + 1 if layers else 0
+
+    @property
+    def embedding_length(self) -> int:
+        return self._arch_int("embedding_length")
+
+    @property
+    def head_count(self) -> int:
+        return self._arch_int("attention.head_count")
+
+    @property
+    def head_count_kv(self) -> int:
+        return self._arch_int("attention.head_count_kv") or self.head_count
+
+    @property
+    def key_length(self) -> int:
+        """Per-head key size; embedding / heads when the file does not say."""
+        n = self._arch_int("attention.key_length")
+        if n:
+            return n
+        return self.embedding_length // self.head_count if self.head_count else 0
+
+    @property
+    def value_length(self) -> int:
+        n = self._arch_int("attention.value_length")
+        return n or self.key_length
+
+    @property
+    def vocab_size(self) -> int:
+        toks = self.metadata.get("tokenizer.ggml.tokens")
+        if isinstance(toks, list) and toks:
+            return len(toks)
+        for t in self.tensors:
+            if t.name == "token_embd.weight" and len(t.shape) == 2:
+                return t.shape[1]
+        return 0
+
+    @property
+    def recurrent_layers(self) -> frozenset[int]:
+        """Layers with a recurrent state instead of a KV cache (Gated DeltaNet, Mamba)."""
+        return frozenset(t.layer for t in self.tensors
+                         if t.layer is not None and ".ssm_" in t.name)
+
+    @property
+    def expert_tensor_bytes(self) -> int:
+        return sum(t.n_bytes for t in self.tensors if t.is_expert)
+
+    @property
+    def expert_parameter_count(self) -> int:
+        return sum(t.n_elements for t in self.tensors if t.is_expert)
+
+    @property
+    def active_parameter_count(self) -> int:
+        """Parameters one token runs through: the dense part plus its share of experts."""
+        total = self.parameter_count
+        if not self.is_moe:
+            return total
+        experts = self.expert_parameter_count
+        used = min(self.expert_used_count or self.expert_count, self.expert_count)
+        return total - experts + experts * used // self.expert_count
 
     @property
     def tokens(self) -> list[str]:
@@ -180,7 +280,7 @@ class _Reader:
             n = self.u64()
             if n > 1 << 28:
                 raise GGUFError(f"{self.path}: corrupt GGUF header (array of {n} items)")
-            if itype in _SCALARS and not keep_arrays:
+            if itype in _SCALARS and not keep_arrays and n > _SMALL_ARRAY:
                 _fmt, size = _SCALARS[itype]
                 self.fh.seek(size * n, 1)
                 return n
@@ -191,8 +291,9 @@ class _Reader:
 def read_gguf_header(path: str | Path, *, keep_arrays: bool = False) -> GGUFHeader:
     """Parse the GGUF header at `path`.
 
-    Numeric arrays (token scores and types) are skipped unless `keep_arrays` is
-    set: they are large and nothing outside llama.cpp needs them. String arrays
+    Long numeric arrays (token scores and types) are skipped unless `keep_arrays`
+    is set: they are large and nothing outside llama.cpp needs them; a skipped
+    array reads as its length. Short ones (per-layer values) and string arrays
     (the vocabulary) are always read.
     """
     p = Path(path)

@@ -22,6 +22,7 @@ from typing import Any
 from .base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo
 from .chat import chat_format_from_metadata
 from .gguf_reader import GGUFHeader
+from .placement import LoadReport, load_hooks
 from .stops import StopMatcher
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class LlamaOptions:
     type_k: str | None = None
     type_v: str | None = None
     extra: tuple[tuple[str, Any], ...] = ()
+    # tensor-name regexes kept in RAM (experts on the CPU: `--cpu-moe`, `--n-cpu-moe N`)
+    cpu_tensor_patterns: tuple[str, ...] = ()
 
 
 def default_threads() -> int:
@@ -136,13 +139,17 @@ class LlamaEngine:
         if options.type_v:
             kwargs["type_v"] = _KV_TYPES[options.type_v]
         kwargs.update(dict(options.extra))
+        # what llama.cpp allocated and logged; holds the override array for the model's lifetime
+        self.load_report = LoadReport()
         try:
-            with _two_sequences(llama_cpp), (contextlib.nullcontext() if verbose else _quiet_stderr()):
+            with _two_sequences(llama_cpp), (contextlib.nullcontext() if verbose else _quiet_stderr()), \
+                    load_hooks(llama_cpp, options.cpu_tensor_patterns, verbose=verbose,
+                               report=self.load_report):
                 self.llm = llama_cpp.Llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(
                 f"llama.cpp could not load {path.name} (architecture "
-                f"'{header.architecture}'): {exc}. If the architecture is new, upgrade "
+                f"'{header.architecture}'): {exc}{self.load_report.failure()}. If the architecture is new, upgrade "
                 "llama-cpp-python; if memory is short, lower engine.contextSize or use a "
                 "smaller model"
             ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -10,11 +11,16 @@ from ..completion.fim_templates import UnsupportedModel, detect_template
 from ..config import EngineSettings
 from .base import Engine, EngineError
 from .fake import FakeEngine
-from .llama import LlamaEngine, LlamaOptions
+from .gguf_reader import GGUFHeader
+from .llama import LlamaEngine, LlamaOptions, import_llama_cpp
+from .memory_plan import Machine, MemoryPlan, ModelMemory, PlanRequest, plan_memory
+from .placement import expert_override_patterns, probe_machine
 from .remote import Endpoint, HttpOptions, RemoteEngine, RemoteOptions, resolve_api_key
 from .resolve import ProgressFn, inspect_model, resolve_model
 
 FAKE_PREFIX = "fake:"
+
+log = logging.getLogger(__name__)
 
 
 def fake_engine_from_spec(spec: str) -> FakeEngine:
@@ -84,13 +90,66 @@ def load_engine(settings: EngineSettings, *, fim_override: str = "auto",
                                        name=header.name).name
         except UnsupportedModel:
             fim_name = ""  # chat-only model: usable by the agent, not for completion
+    plan = plan_model(settings, header)
+    if not plan.fits:
+        if settings.memory_check:
+            raise EngineError(plan.refusal())
+        log.warning("loading despite the memory check (engine.memoryCheck is false): %s",
+                    "; ".join(plan.problems))
     if progress:
-        progress(f"loading {path.name} into llama.cpp", None)
-    options = LlamaOptions(
+        progress(f"loading {path.name} into llama.cpp ({plan.placement.describe(plan.model)})", None)
+    engine = LlamaEngine(path, header, llama_options(settings, plan), fim_template=fim_name,
+                         verbose=verbose or bool(os.environ.get("QWILL_LLAMA_VERBOSE")))
+    describe_load(engine, plan)
+    return engine
+
+
+def plan_request(settings: EngineSettings) -> PlanRequest:
+    """The memory-relevant engine settings."""
+    return PlanRequest(
+        context_size=settings.context_size,
+        kv_type=settings.kv_cache_type,
+        flash_attention=settings.flash_attention,
+        placement=settings.placement,
+        gpu_layers=settings.gpu_layers,
+        n_cpu_moe=settings.n_cpu_moe,
+        n_ubatch=min(settings.batch_size, 512),
+    )
+
+
+def plan_model(settings: EngineSettings, header: GGUFHeader, machine: Machine | None = None) -> MemoryPlan:
+    """Where `header`'s model goes on this machine (or `machine`), and whether it fits."""
+    if machine is None:
+        machine = probe_machine(settings.vram_bytes, import_llama_cpp())
+    return plan_memory(ModelMemory.from_header(header), machine, plan_request(settings))
+
+
+def llama_options(settings: EngineSettings, plan: MemoryPlan) -> LlamaOptions:
+    """llama.cpp load options that carry out `plan`."""
+    p, e = plan.placement, plan.estimate
+    patterns = expert_override_patterns(p.cpu_moe, plan.model.n_layer) if p.mode == "experts-on-cpu" else ()
+    kv = None if e.kv_type == "f16" else e.kv_type
+    return LlamaOptions(
         n_threads=settings.n_threads,
         context_size=settings.context_size,
         batch_size=settings.batch_size,
-        gpu_layers=settings.gpu_layers,
+        gpu_layers=p.llama_gpu_layers,
+        flash_attn=e.flash_attn,
+        type_k=kv,
+        type_v=kv,
+        cpu_tensor_patterns=patterns,
     )
-    return LlamaEngine(path, header, options, fim_template=fim_name,
-                       verbose=verbose or bool(os.environ.get("QWILL_LLAMA_VERBOSE")))
+
+
+def describe_load(engine: LlamaEngine, plan: MemoryPlan) -> None:
+    """Put the plan and what llama.cpp really allocated into the model info clients see."""
+    info = engine.info
+    info.active_parameters = engine.header.active_parameter_count
+    info.placement = plan.placement.mode
+    memory = plan.as_dict()
+    report = engine.load_report
+    memory["loaded"] = {"modelBytes": report.total("model"), "kvBytes": report.total("KV"),
+                        "computeBytes": report.total("compute"), "buffers": report.summary()}
+    if report.overridden:
+        memory["loaded"]["tensorsInRam"] = len(report.overridden)
+    info.memory = memory
