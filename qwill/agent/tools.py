@@ -168,16 +168,26 @@ _DEF = (r"^\s*(?:export\s+)?(?:async\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:static\s+)?
 
 
 async def find_symbol(ctx: ToolContext, name: str) -> str:
-    """Definitions of `name`: the workspace symbol index when present, else a
-    regex over definition keywords (def/class/function/func/fn/struct/...)."""
+    """Definitions of `name`: the workspace symbol index (qwill.context) when there
+    is one, else a regex over definition keywords (def/class/function/fn/...)."""
     index = ctx.symbol_index
-    if index is not None and hasattr(index, "find"):
+    if index is not None and hasattr(index, "lookup"):
+        hits = []
         try:
-            found = index.find(name)
+            found = index.lookup(name)
         except Exception:  # an index failure must not stop the agent
-            found = None
-        if found:
-            return "\n".join(str(f) for f in found[:MAX_GREP])
+            found = []
+        for sym in found[:MAX_GREP]:
+            try:
+                rel = ctx.workspace.rel(str(sym.path))
+            except PathError:
+                continue
+            if ctx.staging.files.get(rel, "") is None:
+                continue
+            hits.append(f"{rel}:{sym.line + 1}: {sym.kind} {sym.signature.strip()[:200]}")
+        staged = [p for p, t in ctx.staging.files.items() if t is not None]
+        if hits and not staged:
+            return "\n".join(hits)
     rx = re.compile(_DEF.format(name=re.escape(name)))
     assign = re.compile(rf"^{re.escape(name)}\s*[:=]")
     hits = []

@@ -117,4 +117,6 @@ def create_server(session: Session | None = None) -> QwillServer:
     server = QwillServer(session)
     for module in (lifecycle, text_sync, inline_completion, completion, workspace):
         module.register(server)
+    from .features import agent as agent_feature
+    agent_feature.register(server)
     return server

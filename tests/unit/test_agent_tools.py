@@ -207,3 +207,13 @@ async def test_todo_plan(ws: Workspace) -> None:
     out = await call_tool(ctx, "todo", {"items": ["[x] read the code", "edit config", "[ ] run tests"]})
     assert out.splitlines()[1:] == ["[x] read the code", "[ ] edit config", "[ ] run tests"]
     assert [p.done for p in ctx.plan] == [True, False, False]
+
+
+async def test_find_symbol_uses_the_workspace_index(ws: Workspace) -> None:
+    from qwill.context.workspace_index import WorkspaceIndex
+
+    index = WorkspaceIndex()
+    index.build([ws.root])
+    ctx = ctx_for(ws, symbol_index=index)
+    out = await call_tool(ctx, "find_symbol", {"name": "greet"})
+    assert out.startswith("pkg/app.py:4:") and "greet" in out

@@ -1,0 +1,313 @@
+"""Agent mode over LSP: `qwill.agent.run`, `qwill.agent.undoStep`, `qwill.agent.rewind`,
+`qwill.agent.cancel`, and the `qwill/agentEvent` notification stream.
+
+The loop is `qwill.agent.loop.Agent`; this module converts. A step's ChangeSet
+becomes one WorkspaceEdit (TextDocumentEdit with the live buffer's version,
+CreateFile / RenameFile / DeleteFile) with change annotations, sent with
+`workspace/applyEdit`; what the editor answers goes back to the model. Commands
+that need approval are asked with `window/showMessageRequest`. The run shows a
+cancellable `$/progress`; `$/cancelRequest` of the executeCommand stops it too.
+
+Arguments (one object): `qwill.agent.run {"task", "sessionId"?, "root"?}`,
+`qwill.agent.undoStep {"sessionId"}`, `qwill.agent.rewind {"sessionId", "step"}`,
+`qwill.agent.cancel {"sessionId"}`. Each answers an object with `status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from ...agent.changes import ChangeKind, ChangeSet
+from ...agent.checkpoints import CheckpointError
+from ...agent.loop import Agent, AgentEvent, AgentSession, ApplyResult, new_session
+from ...agent.workspace import PathError, uri_to_path
+from ...context.document import TextDocument
+from ...engine.base import CancelToken
+from ...session import ModelState
+from .workspace import workspace_roots
+
+if TYPE_CHECKING:
+    from ..server import QwillServer
+
+log = logging.getLogger(__name__)
+
+AGENT_EVENT = "qwill/agentEvent"
+RUN, UNDO, REWIND, CANCEL = "qwill.agent.run", "qwill.agent.undoStep", "qwill.agent.rewind", "qwill.agent.cancel"
+ANNOTATION = "qwill-agent"
+ANNOTATION_FLAGGED = "qwill-agent-tests"
+
+
+@dataclass
+class AgentState:
+    sessions: dict[str, AgentSession] = field(default_factory=dict)
+    cancels: dict[str, CancelToken] = field(default_factory=dict)
+
+
+def _state(ls: QwillServer) -> AgentState:
+    state = getattr(ls, "_qwill_agent", None)
+    if state is None:
+        state = AgentState()
+        ls._qwill_agent = state  # type: ignore[attr-defined]
+    return state
+
+
+# -- ChangeSet -> WorkspaceEdit ---------------------------------------------------------------
+def _range(text: str, start: int, end: int) -> types.Range:
+    doc = TextDocument("", text)
+    a, b = doc.position_at(start), doc.position_at(end)
+    return types.Range(start=types.Position(line=a.line, character=a.character),
+                       end=types.Position(line=b.line, character=b.character))
+
+
+def _edit(ann: str | None, rng: types.Range, text: str) -> types.TextEdit | types.AnnotatedTextEdit:
+    if ann is None:
+        return types.TextEdit(range=rng, new_text=text)
+    return types.AnnotatedTextEdit(range=rng, new_text=text, annotation_id=ann)
+
+
+def workspace_edit(changes: ChangeSet, uri_of: Any, *, annotations: bool = True,
+                   needs_confirmation: bool = True) -> types.WorkspaceEdit:
+    """One WorkspaceEdit for a whole change set (`uri_of(rel)` gives a file's URI)."""
+    flagged = set(changes.flagged)
+    doc_changes: list[Any] = []
+
+    def ann_for(path: str) -> str | None:
+        if not annotations:
+            return None
+        return ANNOTATION_FLAGGED if path in flagged else ANNOTATION
+
+    def text_edit(uri: str, version: int | None, old: str, new: str, ann: str | None) -> types.TextDocumentEdit:
+        from ...agent.changes import minimal_edits
+
+        edits = [_edit(ann, _range(old, e.start, e.end), e.new_text) for e in minimal_edits(old, new)]
+        return types.TextDocumentEdit(
+            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
+            edits=edits)
+
+    for c in changes.changes:
+        uri = uri_of(c.path)
+        ann = ann_for(c.path)
+        if c.kind is ChangeKind.MODIFY:
+            doc_changes.append(text_edit(uri, c.version, c.old_text or "", c.new_text or "", ann))
+        elif c.kind is ChangeKind.CREATE:
+            doc_changes.append(types.CreateFile(uri=uri, options=types.CreateFileOptions(
+                overwrite=False, ignore_if_exists=False), annotation_id=ann))
+            if c.new_text:
+                doc_changes.append(text_edit(uri, None, "", c.new_text, ann))
+        elif c.kind is ChangeKind.DELETE:
+            doc_changes.append(types.DeleteFile(uri=uri, options=types.DeleteFileOptions(
+                recursive=False, ignore_if_not_exists=False), annotation_id=ann))
+        elif c.kind is ChangeKind.RENAME:
+            new_uri = uri_of(c.new_path or "")
+            doc_changes.append(types.RenameFile(old_uri=uri, new_uri=new_uri, options=types.RenameFileOptions(
+                overwrite=False, ignore_if_exists=False), annotation_id=ann_for(c.new_path or "")))
+            if c.new_text is not None and c.old_text is not None and c.new_text != c.old_text:
+                doc_changes.append(text_edit(new_uri, None, c.old_text, c.new_text, ann))
+    anns = None
+    if annotations:
+        anns = {ANNOTATION: types.ChangeAnnotation(
+            label=f"Qwill agent, step {changes.step}", needs_confirmation=needs_confirmation,
+            description=changes.summary())}
+        if flagged:
+            anns[ANNOTATION_FLAGGED] = types.ChangeAnnotation(
+                label="Qwill agent: changes tests or CI", needs_confirmation=True,
+                description=", ".join(sorted(flagged)))
+    return types.WorkspaceEdit(document_changes=doc_changes, change_annotations=anns)
+
+
+class EditorApplier:
+    """Sends each change set to the editor with workspace/applyEdit."""
+
+    def __init__(self, ls: QwillServer, session: AgentSession) -> None:
+        self.ls = ls
+        self.session = session
+
+    def _caps(self) -> tuple[bool, set[str], bool]:
+        ws = self.ls.client_capabilities.workspace
+        we = ws.workspace_edit if ws else None
+        doc_changes = bool(we and we.document_changes)
+        ops = {str(getattr(o, "value", o)) for o in (we.resource_operations or [])} if we else set()
+        ann = bool(we and we.change_annotation_support is not None)
+        return doc_changes, ops, ann
+
+    async def apply(self, changes: ChangeSet) -> ApplyResult:
+        doc_changes, ops, ann = self._caps()
+        needed = {"create" if c.kind is ChangeKind.CREATE else "delete" if c.kind is ChangeKind.DELETE
+                  else "rename" for c in changes.changes if c.kind is not ChangeKind.MODIFY}
+        if not doc_changes or not needed <= ops:
+            missing = ", ".join(sorted(needed - ops)) or "versioned document edits"
+            return ApplyResult(False, f"the editor does not support {missing} in workspace edits")
+        settings = self.ls.session.settings.agent
+        edit = workspace_edit(changes, self.session.workspace.uri, annotations=ann,
+                              needs_confirmation=settings.needs_confirmation)
+        try:
+            response = await self.ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
+                edit=edit, label=f"Qwill agent: {changes.summary()}"[:200]))
+        except Exception as exc:
+            return ApplyResult(False, f"the editor did not apply the edit: {exc}")
+        if not response.applied:
+            return ApplyResult(False, response.failure_reason or "the user rejected the change in the editor")
+        return ApplyResult(True)
+
+
+async def _approve(ls: QwillServer, command: str, why: str) -> bool:
+    try:
+        item = await asyncio.wait_for(ls.window_show_message_request_async(types.ShowMessageRequestParams(
+            type=types.MessageType.Warning,
+            message=f"Qwill agent wants to run: {command}\n({why})",
+            actions=[types.MessageActionItem(title="Run"), types.MessageActionItem(title="Deny")])), 300)
+    except Exception:
+        return False
+    return item is not None and item.title == "Run"
+
+
+def _context_size(ls: QwillServer) -> int:
+    s = ls.session.settings
+    backend = getattr(s.agent_engine, "backend", "same")
+    return s.agent_engine.context_size if backend != "same" else s.engine.context_size
+
+
+def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
+    if not args:
+        return {}
+    first = args[0]
+    if isinstance(first, str):
+        return {"task": first}
+    if isinstance(first, dict):
+        return first
+    return {}
+
+
+def _session_for(ls: QwillServer, arg: dict[str, Any]) -> AgentSession:
+    state = _state(ls)
+    sid = arg.get("sessionId")
+    if sid:
+        if sid not in state.sessions:
+            raise ValueError(f"no agent session {sid!r}")
+        return state.sessions[sid]
+    root = arg.get("root")
+    if isinstance(root, str) and root.startswith("file:"):
+        root = uri_to_path(root)
+    if not root:
+        roots = workspace_roots(ls)
+        if not roots:
+            raise ValueError("the agent needs a workspace folder (or a `root` argument)")
+        root = roots[0]
+    session = new_session(root, ls.session.documents)
+    state.sessions[session.id] = session
+    return session
+
+
+async def run_agent(ls: QwillServer, arg: dict[str, Any]) -> dict[str, Any]:
+    task = arg.get("task")
+    if not isinstance(task, str) or not task.strip():
+        return {"status": "error", "message": "qwill.agent.run needs {\"task\": \"...\"}"}
+    status = ls.session.agent_status
+    if status.state not in (ModelState.READY, getattr(ModelState, "DEGRADED", ModelState.READY)):
+        return {"status": "error", "message": f"the model is not ready ({status.state.value}: {status.message})"}
+    try:
+        session = _session_for(ls, arg)
+    except (ValueError, PathError, CheckpointError) as exc:
+        return {"status": "error", "message": str(exc)}
+    if session.busy:
+        return {"status": "error", "sessionId": session.id, "message": "this session is already running"}
+    cancel = CancelToken()
+    _state(ls).cancels[session.id] = cancel
+    token = f"qwill-agent-{uuid.uuid4().hex[:8]}"
+    use_progress = ls.client_supports_progress
+    if use_progress:
+        try:
+            await asyncio.wait_for(ls.work_done_progress.create_async(token), 5)
+            fut = ls.work_done_progress.tokens.get(token)
+            if fut is not None:
+                fut.add_done_callback(lambda f: cancel.cancel("cancelled by the user") if f.cancelled() else None)
+            ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+                title="Qwill agent", message=task[:80], cancellable=True))
+        except Exception:
+            use_progress = False
+
+    def on_event(ev: AgentEvent) -> None:
+        ls.protocol.notify(AGENT_EVENT, ev.as_dict())
+        if use_progress and ev.kind in ("step", "tool_call", "applied", "rejected"):
+            msg = {"step": f"step {ev.step}", "tool_call": f"step {ev.step}: {ev.data.get('name')}",
+                   "applied": f"step {ev.step}: applied", "rejected": f"step {ev.step}: rejected"}[ev.kind]
+            ls.work_done_progress.report(token, types.WorkDoneProgressReport(message=msg))
+
+    settings = ls.session.settings.agent
+    index = getattr(getattr(ls.session, "context", None), "index", None)
+    agent = Agent(ls.session.agent_worker, settings, EditorApplier(ls, session),
+                  approve_command=lambda c, w: _approve(ls, c, w), on_event=on_event,
+                  context_size=_context_size(ls),
+                  symbol_index=index if index is not None and getattr(index, "roots", None) else None)
+    runner = asyncio.ensure_future(agent.run(session, task, cancel))
+    try:
+        result = await asyncio.shield(runner)
+    except asyncio.CancelledError:
+        # $/cancelRequest: stop the loop, let it end cleanly, then report cancelled
+        cancel.cancel("cancelled by the user")
+        await asyncio.wait([runner], timeout=30)
+        raise
+    except Exception as exc:
+        log.exception("agent run failed")
+        return {"status": "error", "sessionId": session.id, "message": str(exc)}
+    finally:
+        _state(ls).cancels.pop(session.id, None)
+        if use_progress:
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="agent finished"))
+    return {"status": result.reason, "sessionId": session.id, **result.as_dict()}
+
+
+async def restore(ls: QwillServer, arg: dict[str, Any], *, to_step: int | None) -> dict[str, Any]:
+    sid = arg.get("sessionId")
+    session = _state(ls).sessions.get(sid) if isinstance(sid, str) else None
+    if session is None:
+        return {"status": "error", "message": f"no agent session {sid!r}"}
+    if session.busy:
+        return {"status": "error", "message": "the agent is running; cancel it first"}
+    try:
+        changes, step = await asyncio.to_thread(session.restore_changes, to_step)
+    except CheckpointError as exc:
+        return {"status": "error", "message": str(exc)}
+    if changes:
+        outcome = await EditorApplier(ls, session).apply(changes)
+        if not outcome.applied:
+            return {"status": "rejected", "step": step, "message": outcome.reason}
+        session.workspace.expect(changes)
+    session.forget_from(step)
+    ls.protocol.notify(AGENT_EVENT, AgentEvent("restored", session.id, step,
+                                               {"files": changes.paths}).as_dict())
+    return {"status": "applied", "sessionId": session.id, "step": step, "files": changes.paths}
+
+
+def register(server: QwillServer) -> None:
+    # pygls resolves handler annotations at runtime: `ls` is a QwillServer.
+    @server.command(RUN)
+    async def agent_run(ls: Any, *args: Any) -> dict[str, Any]:
+        return await run_agent(ls, _arg(args))
+
+    @server.command(UNDO)
+    async def agent_undo(ls: Any, *args: Any) -> dict[str, Any]:
+        return await restore(ls, _arg(args), to_step=None)
+
+    @server.command(REWIND)
+    async def agent_rewind(ls: Any, *args: Any) -> dict[str, Any]:
+        arg = _arg(args)
+        step = arg.get("step")
+        if not isinstance(step, int) or step < 1:
+            return {"status": "error", "message": "qwill.agent.rewind needs {\"sessionId\", \"step\": N>=1}"}
+        return await restore(ls, arg, to_step=step)
+
+    @server.command(CANCEL)
+    def agent_cancel(ls: Any, *args: Any) -> dict[str, Any]:
+        sid = _arg(args).get("sessionId")
+        token = _state(ls).cancels.get(sid) if isinstance(sid, str) else None
+        if token is None:
+            return {"status": "idle"}
+        token.cancel("cancelled by the user")
+        return {"status": "cancelled"}
