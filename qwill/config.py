@@ -174,12 +174,46 @@ class CompletionSettings(_Section):
     lines_after: int = Field(
         30, ge=0, le=10_000, description="Lines of the document after the cursor in the prompt."
     )
+    window_tokens: int = Field(
+        1536, ge=64, le=262_144,
+        description="Most tokens of the document around the cursor in the prompt (about 3/4 before, "
+        "1/4 after); linesBefore/linesAfter cap it by lines.",
+    )
     multiline: bool = Field(True, description="Allow suggestions spanning several lines.")
     temperature: float = Field(
         0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy, deterministic)."
     )
     fim_template: Literal["auto", "qwen", "starcoder", "deepseek", "codellama", "codestral", "codegemma"] = Field(
         "auto", description="FIM prompt format; `auto` reads it from the model's metadata."
+    )
+
+
+class ContextSettings(_Section):
+    enabled: bool = Field(
+        True, description="Add code context from the workspace (tree-sitter) ahead of the local window."
+    )
+    token_budget: int = Field(
+        512, ge=0, le=16_384,
+        description="Most tokens of context blocks per completion prompt (estimated; 0 turns context off).",
+    )
+    definitions: bool = Field(
+        True, description="Definitions of the names used or imported near the cursor, from any workspace file."
+    )
+    scope_outlines: bool = Field(
+        True, description="The enclosing class outline and function header when they are above the window."
+    )
+    recent_edits: bool = Field(
+        True, description="Regions you edited recently (other files, or far from the cursor)."
+    )
+    similar_snippets: bool = Field(
+        True, description="Snippets of other open documents that share identifiers with the code at the cursor."
+    )
+    index_workspace: bool = Field(
+        True, description="Index the workspace folders' definitions in the background (with `$/progress`)."
+    )
+    max_index_files: int = Field(5000, ge=0, le=1_000_000, description="Most files the workspace index reads.")
+    max_index_symbols: int = Field(
+        100_000, ge=0, le=10_000_000, description="Most definitions the workspace index keeps."
     )
 
 
@@ -213,35 +247,6 @@ class AgentSettings(_Section):
     )
     sandbox: bool = Field(
         True, description="Run agent commands in a bubblewrap sandbox without network, when bwrap is installed."
-    )
-
-
-class ContextSettings(_Section):
-    enabled: bool = Field(
-        True, description="Add code context from the workspace (tree-sitter) ahead of the local window."
-    )
-    token_budget: int = Field(
-        512, ge=0, le=16_384,
-        description="Most tokens of context blocks per completion prompt (estimated; 0 turns context off).",
-    )
-    definitions: bool = Field(
-        True, description="Definitions of the names used or imported near the cursor, from any workspace file."
-    )
-    scope_outlines: bool = Field(
-        True, description="The enclosing class outline and function header when they are above the window."
-    )
-    recent_edits: bool = Field(
-        True, description="Regions you edited recently (other files, or far from the cursor)."
-    )
-    similar_snippets: bool = Field(
-        True, description="Snippets of other open documents that share identifiers with the code at the cursor."
-    )
-    index_workspace: bool = Field(
-        True, description="Index the workspace folders' definitions in the background (with `$/progress`)."
-    )
-    max_index_files: int = Field(5000, ge=0, le=1_000_000, description="Most files the workspace index reads.")
-    max_index_symbols: int = Field(
-        100_000, ge=0, le=10_000_000, description="Most definitions the workspace index keeps."
     )
 
 

@@ -49,34 +49,65 @@ class Plan:
                       cursor=cursor)
 
 
+# Characters per token, to turn a token budget into a text budget without tokenizing
+# on the event loop (code averages 3-4 characters per token in the Qwen vocabulary).
+CHARS_PER_TOKEN = 3.5
+
+
 @dataclass(frozen=True)
 class PlannerLimits:
     lines_before: int = 80
     lines_after: int = 30
+    window_tokens: int = 1536
     max_middle_chars: int = 320
     max_middle_lines: int = 8
+
+    @property
+    def prefix_chars(self) -> int:
+        return int(self.window_tokens * 0.75 * CHARS_PER_TOKEN)
+
+    @property
+    def suffix_chars(self) -> int:
+        return int(self.window_tokens * 0.25 * CHARS_PER_TOKEN)
 
 
 def _line_start(text: str, offset: int) -> int:
     return text.rfind("\n", 0, offset) + 1
 
 
-def anchored_window(text: str, at: int, lines_before: int, lines_after: int) -> tuple[int, int]:
-    """Window bounds around `at`, the start snapped to a line grid."""
-    line_no = text.count("\n", 0, at)
+def _line_offsets(text: str, upto: int) -> list[int]:
+    starts = [0]
+    i = text.find("\n", 0, upto)
+    while i >= 0:
+        starts.append(i + 1)
+        i = text.find("\n", i + 1, upto)
+    return starts
+
+
+def anchored_window(text: str, at: int, lines_before: int, lines_after: int,
+                    prefix_chars: int = 1 << 30, suffix_chars: int = 1 << 30) -> tuple[int, int]:
+    """Window bounds around `at`: whole lines, the start snapped to a line grid so
+    that nearby anchors share it, within the line and character budgets."""
+    starts = _line_offsets(text, at)  # starts[k]: offset of line k, up to the cursor's line
+    line_no = len(starts) - 1
     first = max(0, line_no - lines_before)
     first -= first % START_GRID
-    # offset of line `first`
-    start = 0
-    for _ in range(first):
-        start = text.index("\n", start) + 1
+    while starts[first] < at - prefix_chars and first < line_no:
+        # over budget: move down by whole grid steps (still on the grid)
+        first = min(line_no, first + START_GRID)
+    if starts[first] < at - prefix_chars:
+        first = line_no
+    start = starts[first]
     end = text.find("\n", at)
     end = len(text) if end < 0 else end + 1
     for _ in range(lines_after):
         if end >= len(text):
             break
         nxt = text.find("\n", end)
-        end = len(text) if nxt < 0 else nxt + 1
+        nxt = len(text) if nxt < 0 else nxt + 1
+        if nxt - at > suffix_chars:
+            break
+        end = nxt
     return start, end
 
 
@@ -107,5 +138,6 @@ def plan(uri: str, text: str, cursor: int, previous: Anchor | None,
 
 
 def new_anchor(uri: str, text: str, cursor: int, limits: PlannerLimits) -> Anchor:
-    start, end = anchored_window(text, cursor, limits.lines_before, limits.lines_after)
+    start, end = anchored_window(text, cursor, limits.lines_before, limits.lines_after,
+                                 limits.prefix_chars, limits.suffix_chars)
     return Anchor(uri, start, cursor, text[start:cursor], text[cursor:end])

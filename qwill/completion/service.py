@@ -120,7 +120,8 @@ class CompletionService:
         return self.counters.model_calls
 
     def _limits(self) -> PlannerLimits:
-        return PlannerLimits(self.settings.lines_before, self.settings.lines_after)
+        s = self.settings
+        return PlannerLimits(s.lines_before, s.lines_after, s.window_tokens)
 
     def cancel_document(self, uri: str, reason: str = "superseded") -> None:
         flight = self._flights.pop(uri, None)
