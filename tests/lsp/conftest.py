@@ -45,6 +45,7 @@ async def lsp_session(
     wait: bool = True,
     extra_args: tuple[str, ...] = (),
     workspace: str | None = None,
+    capabilities: types.ClientCapabilities | None = None,
 ) -> AsyncIterator[tuple[LanguageClient, StatusClient]]:
     client = make_test_lsp_client()
     status = StatusClient(client)
@@ -58,7 +59,7 @@ async def lsp_session(
                 opts[key] = value
     try:
         result = await client.initialize_session(types.InitializeParams(
-            capabilities=client_capabilities(client_name),
+            capabilities=capabilities or client_capabilities(client_name),
             initialization_options=opts,
             client_info=types.ClientInfo(name="pytest"),
             workspace_folders=[types.WorkspaceFolder(uri=Path(workspace).as_uri(), name="ws")]

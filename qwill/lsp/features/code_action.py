@@ -1,0 +1,251 @@
+"""textDocument/codeAction and codeAction/resolve: Qwill's actions in the editor's menu.
+
+The list is computed without the model (qwill.actions.catalog). Actions that
+edit (fix, docstring, tests) carry their target in `data` and get their edit
+in `codeAction/resolve`, which is when the model runs. Clients that cannot
+resolve get the same actions as commands (see execute_command.py); explain
+and rewrite are always commands, since they return text or need input.
+
+While the model works the user sees `$/progress` (cancellable; the partial
+answer streams through its reports). The conversion helpers for workspace
+edits live here and are shared with execute_command.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from ...actions.catalog import ActionOffer
+from ...actions.edits import WorkspaceChange
+from ...actions.regions import path_of
+from ...actions.service import ActionOptions, ActionResult, ActionService
+from ...actions.targets import ActionError, ActionKind, ActionTarget, Diagnostic
+from ...context.document import TextDocument
+from ...engine.base import CancelToken
+from .. import convert
+
+if TYPE_CHECKING:
+    from ..server import QwillServer
+
+log = logging.getLogger(__name__)
+
+KINDS: dict[ActionKind, str] = {
+    ActionKind.FIX: "quickfix.qwill",
+    ActionKind.EXPLAIN: "qwill.explain",
+    ActionKind.DOCSTRING: "refactor.rewrite.qwill.docstring",
+    ActionKind.TESTS: "refactor.qwill.tests",
+    ActionKind.REWRITE: "refactor.rewrite.qwill",
+}
+COMMANDS: dict[ActionKind, str] = {kind: f"qwill.{kind.value}" for kind in ActionKind}
+ANNOTATION_ID = "qwill"
+_REPORT_EVERY = 0.25  # seconds between streamed progress reports
+
+_services: weakref.WeakKeyDictionary[QwillServer, ActionService] = weakref.WeakKeyDictionary()
+
+
+def service_for(ls: QwillServer) -> ActionService:
+    """The session's ActionService (created on first use)."""
+    svc = _services.get(ls)
+    if svc is None:
+        session = ls.session
+        svc = ActionService(session.worker, session.documents, syntax=getattr(session, "syntax", None))
+        _services[ls] = svc
+    settings = getattr(ls.session.settings, "actions", None)
+    if settings is not None:
+        svc.options = ActionOptions(max_tokens=settings.max_tokens, temperature=settings.temperature)
+    return svc
+
+
+def actions_enabled(ls: QwillServer) -> bool:
+    settings = getattr(ls.session.settings, "actions", None)
+    return bool(getattr(settings, "enabled", True))
+
+
+def workspace_roots(ls: QwillServer) -> list[Path]:
+    roots: list[Path] = []
+    for folder in ls.workspace.folders.values():
+        p = path_of(folder.uri)
+        if p is not None:
+            roots.append(p)
+    if not roots and ls.workspace.root_path:
+        roots.append(Path(ls.workspace.root_path))
+    return roots
+
+
+# -- conversions ------------------------------------------------------------------------
+
+def diagnostic(d: types.Diagnostic) -> Diagnostic:
+    code = d.code if d.code is None else str(d.code)
+    return Diagnostic(d.message, convert.position(d.range.start), convert.position(d.range.end),
+                      d.source or "", code or "", int(d.severity) if d.severity is not None else None)
+
+
+def _client_can_resolve(ls: QwillServer) -> bool:
+    ca = ls.client_capabilities.text_document.code_action if ls.client_capabilities.text_document else None
+    if ca is None or ca.resolve_support is None or not ca.data_support:
+        return False
+    return "edit" in ca.resolve_support.properties
+
+
+def _client_has_literals(ls: QwillServer) -> bool:
+    ca = ls.client_capabilities.text_document.code_action if ls.client_capabilities.text_document else None
+    return ca is not None and ca.code_action_literal_support is not None
+
+
+def _kind_allowed(kind: str, only: list[str] | None) -> bool:
+    if not only:
+        return True
+    return any(kind == o or kind.startswith(o + ".") for o in only)
+
+
+def to_code_action(ls: QwillServer, offer: ActionOffer,
+                   lsp_diagnostics: list[types.Diagnostic]) -> types.CodeAction | types.Command:
+    data = offer.target.to_json()
+    command = types.Command(title=offer.title, command=COMMANDS[offer.kind], arguments=[data])
+    if not _client_has_literals(ls):
+        return command
+    diags = [d for d in lsp_diagnostics
+             if any(d.message == x.message and convert.position(d.range.start) == x.start
+                    for x in offer.target.diagnostics)] or None
+    action = types.CodeAction(title=offer.title, kind=KINDS[offer.kind], diagnostics=diags,
+                              is_preferred=offer.preferred or None)
+    edits = offer.kind in (ActionKind.FIX, ActionKind.DOCSTRING, ActionKind.TESTS)
+    if edits and _client_can_resolve(ls):
+        action.data = data
+    else:
+        action.command = command
+    return action
+
+
+def workspace_edit(ls: QwillServer, change: WorkspaceChange) -> types.WorkspaceEdit:
+    """Our WorkspaceChange as the client can take it: versioned document changes with
+    a change annotation when supported, a plain `changes` map otherwise."""
+    ws = ls.client_capabilities.workspace
+    caps = ws.workspace_edit if ws else None
+    resource_ops = [str(getattr(op, "value", op)) for op in (caps.resource_operations or [])] if caps else []
+    doc_changes = bool(caps and (caps.document_changes or "create" in resource_ops))
+    annotate = bool(caps and caps.change_annotation_support is not None and doc_changes)
+    if any(fc.create for fc in change.files) and not (doc_changes and "create" in resource_ops):
+        new = next(fc.uri for fc in change.files if fc.create)
+        raise ActionError(f"your editor cannot create files through LSP; create {new} and run the action again")
+    if not doc_changes:
+        changes: dict[str, list[types.TextEdit]] = {}
+        for fc in change.files:
+            doc = TextDocument(fc.uri, fc.base_text)
+            changes[fc.uri] = [types.TextEdit(range=convert.lsp_range(doc, e.start, e.end), new_text=e.new_text)
+                               for e in fc.edits]
+        return types.WorkspaceEdit(changes=changes)
+    parts: list[Any] = []
+    for fc in change.files:
+        doc = TextDocument(fc.uri, fc.base_text)
+        if fc.create:
+            parts.append(types.CreateFile(
+                uri=fc.uri, options=types.CreateFileOptions(overwrite=False, ignore_if_exists=True),
+                annotation_id=ANNOTATION_ID if annotate else None))
+        edits: list[types.TextEdit | types.AnnotatedTextEdit] = []
+        for e in fc.edits:
+            rng = convert.lsp_range(doc, e.start, e.end)
+            edits.append(types.AnnotatedTextEdit(range=rng, new_text=e.new_text, annotation_id=ANNOTATION_ID)
+                         if annotate else types.TextEdit(range=rng, new_text=e.new_text))
+        parts.append(types.TextDocumentEdit(
+            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=fc.uri, version=fc.version),
+            edits=edits))
+    annotations = {ANNOTATION_ID: types.ChangeAnnotation(label=change.label, needs_confirmation=False,
+                                                         description="Edited by Qwill's local model")}
+    return types.WorkspaceEdit(document_changes=parts, change_annotations=annotations if annotate else None)
+
+
+# -- running with progress -----------------------------------------------------------------
+
+def _tail(text: str, n: int = 100) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    last = lines[-1].strip() if lines else ""
+    return last if len(last) <= n else "…" + last[-n:]
+
+
+async def run_with_progress(ls: QwillServer, target: ActionTarget) -> ActionResult:
+    """Run an action, showing cancellable `$/progress` with the answer as it streams."""
+    svc = service_for(ls)
+    cancel = CancelToken()
+    token = f"qwill-action-{uuid.uuid4().hex[:8]}"
+    title = f"Qwill: {target.kind.label}"
+    use_progress = ls.client_supports_progress
+    if use_progress:
+        try:
+            await asyncio.wait_for(ls.work_done_progress.create_async(token), 5)
+        except Exception:
+            use_progress = False
+    if use_progress:
+        fut = ls.work_done_progress.tokens.get(token)
+        if fut is not None:
+            # the client's window/workDoneProgress/cancel cancels this future
+            fut.add_done_callback(lambda f: cancel.cancel("cancelled by the user") if f.cancelled() else None)
+        ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+            title=title, message="waiting for the model", cancellable=True))
+    last = [0.0]
+    chars = [0]
+
+    def on_text(text: str) -> None:
+        chars[0] = len(text)
+        now = time.monotonic()
+        if use_progress and now - last[0] >= _REPORT_EVERY:
+            last[0] = now
+            ls.work_done_progress.report(token, types.WorkDoneProgressReport(message=_tail(text)))
+
+    result: ActionResult | None = None
+    try:
+        result = await svc.run(target, cancel=cancel, on_text=on_text, roots=workspace_roots(ls))
+        return result
+    finally:
+        if use_progress:
+            end = ("cancelled" if result is None or result.cancelled
+                   else (result.error or f"done ({result.stats.generated_tokens} tokens)"))
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=end))
+            ls.work_done_progress.tokens.pop(token, None)
+
+
+def register(server: QwillServer) -> None:
+    kinds = sorted({types.CodeActionKind.QuickFix, types.CodeActionKind.Refactor,
+                    types.CodeActionKind.RefactorRewrite, *KINDS.values()})
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
+        code_action_kinds=kinds, resolve_provider=True))
+    def code_action(ls: QwillServer, params: types.CodeActionParams
+                    ) -> list[types.CodeAction | types.Command] | None:
+        doc = ls.session.documents.get(params.text_document.uri)
+        if doc is None or not actions_enabled(ls):
+            return None
+        ctx = params.context
+        lsp_diags = list(ctx.diagnostics) if ctx else []
+        offers = service_for(ls).offers(
+            doc, convert.position(params.range.start), convert.position(params.range.end),
+            diagnostics=[diagnostic(d) for d in lsp_diags], roots=workspace_roots(ls))
+        only = [str(k) for k in ctx.only] if ctx and ctx.only else None
+        return [to_code_action(ls, o, lsp_diags) for o in offers if _kind_allowed(KINDS[o.kind], only)]
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve(ls: QwillServer, action: types.CodeAction) -> types.CodeAction:
+        if action.data is None:
+            return action
+        try:
+            target = ActionTarget.from_json(action.data)
+        except ActionError as exc:
+            ls.show(f"cannot run this action: {exc}", types.MessageType.Error)
+            return action
+        result = await run_with_progress(ls, target)
+        if result.change is not None:
+            try:
+                action.edit = workspace_edit(ls, result.change)
+            except ActionError as exc:
+                ls.show(str(exc), types.MessageType.Error)
+        elif not result.cancelled:
+            ls.show(f"{result.title.removeprefix('Qwill: ')}: {result.error}", types.MessageType.Warning)
+        return action

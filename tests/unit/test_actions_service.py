@@ -1,0 +1,204 @@
+"""The action pipeline with the scripted fake engine: prompts, answers, checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qwill.actions.service import ActionService
+from qwill.actions.targets import ActionError, ActionKind, ActionTarget, Diagnostic
+from qwill.context.document import DocumentStore, Position, Range, TextChange
+from qwill.context.syntax import SyntaxStore
+from qwill.engine.base import CancelToken
+from qwill.engine.fake import FakeEngine
+from qwill.engine.worker import EngineWorker
+
+SOURCE = '''import math
+
+
+class Stats:
+    def average(self, values):
+        total = 0
+        for v in values:
+            total += v
+        return total / len(value)
+
+
+def area(r):
+    return math.pi * r * r
+'''
+DIAG = Diagnostic("undefined name 'value'", Position(8, 28), Position(8, 33), "pyflakes", "F821")
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "pkg").mkdir()
+    path = tmp_path / "pkg" / "stats.py"
+    path.write_text(SOURCE)
+    worker, fake = EngineWorker(), FakeEngine()
+    worker.load(lambda: fake).result()
+    docs = DocumentStore()
+    syntax = SyntaxStore(docs)
+    doc = docs.open(path.as_uri(), SOURCE, 1, "python")
+    yield ActionService(worker, docs, syntax=syntax), fake, doc, docs
+    worker.shutdown()
+
+
+def _target(kind: ActionKind, doc, line: int, col: int, end: tuple[int, int] | None = None,
+            **kw) -> ActionTarget:
+    stop = Position(*end) if end else Position(line, col)
+    return ActionTarget(kind, doc.uri, Position(line, col), stop, doc.version, **kw)
+
+
+def test_offers_need_no_model(env) -> None:
+    svc, fake, doc, _ = env
+    offers = svc.offers(doc, Position(8, 10), Position(8, 10), diagnostics=[DIAG])
+    assert [o.kind for o in offers] == [ActionKind.FIX, ActionKind.EXPLAIN, ActionKind.DOCSTRING, ActionKind.TESTS]
+    assert fake.history == []
+    # outside any function: nothing but what the selection allows
+    assert [o.kind for o in svc.offers(doc, Position(0, 0), Position(0, 11))] == [
+        ActionKind.EXPLAIN, ActionKind.REWRITE]
+
+
+async def test_fix_prompt_uses_the_chat_template_and_the_method_dedented(env) -> None:
+    svc, fake, doc, _ = env
+    fake.enqueue("```python\ndef average(self, values):\n    total = 0\n    for v in values:\n"
+                 "        total += v\n    return total / len(values)\n```")
+    result = await svc.run(_target(ActionKind.FIX, doc, 8, 28, diagnostics=(DIAG,)))
+    assert result.ok, result.error
+    req = fake.history[0]
+    assert req.prompt.startswith("<|im_start|>system\n") and req.prompt.endswith("<|im_start|>assistant\n")
+    assert "undefined name 'value' (pyflakes F821)" in req.prompt
+    assert "\ndef average(self, values):\n    total = 0" in req.prompt  # shown dedented
+    assert req.slot == "actions" and req.stop == ("<|im_end|>", "<|endoftext|>")
+    (fc,) = result.change.files
+    assert fc.result() == SOURCE.replace("len(value)", "len(values)")  # re-indented into the class
+    assert [e.old_text for e in fc.edits] == ["        return total / len(value)\n"]
+
+
+async def test_a_partial_answer_is_not_allowed_to_replace_the_function(env) -> None:
+    svc, fake, doc, _ = env
+    fake.enqueue("```python\nreturn total / len(values)\n```")
+    result = await svc.run(_target(ActionKind.FIX, doc, 8, 28, diagnostics=(DIAG,)))
+    assert result.change is None and "only part of the code" in (result.error or "")
+
+
+async def test_no_change_and_cut_off_answers_are_reported(env) -> None:
+    svc, fake, doc, _ = env
+    fake.enqueue("```python\ndef area(r):\n    return math.pi * r * r\n```")
+    result = await svc.run(_target(ActionKind.REWRITE, doc, 11, 0, (13, 0), instruction="tidy"))
+    assert result.error == "the model suggested no change"
+    svc.options.max_tokens = 5
+    fake.enqueue("```python\ndef area(r):\n    return math.pi * r ** 2\n```")
+    result = await svc.run(_target(ActionKind.REWRITE, doc, 11, 0, (13, 0), instruction="tidy"))
+    assert "cut off" in (result.error or "")
+
+
+async def test_docstring_for_a_class(env) -> None:
+    svc, fake, doc, _ = env
+    fake.enqueue("Running statistics over numbers.")
+    result = await svc.run(_target(ActionKind.DOCSTRING, doc, 3, 8))
+    assert result.ok, result.error
+    assert result.change.files[0].result().startswith(
+        'import math\n\n\nclass Stats:\n    """Running statistics over numbers."""\n    def average')
+    assert "class `Stats`" in fake.history[0].prompt
+
+
+async def test_tests_file_is_created_without_a_copy_of_the_code(env, tmp_path: Path) -> None:
+    svc, fake, doc, _ = env
+    fake.enqueue("```python\nimport math\n\ndef area(r):\n    return 0\n\n\ndef test_area():\n"
+                 "    assert area(2) == 4 * math.pi\n```")
+    result = await svc.run(_target(ActionKind.TESTS, doc, 12, 8))
+    assert result.ok, result.error
+    (fc,) = result.change.files
+    assert fc.create and fc.uri == (tmp_path / "tests" / "test_stats.py").as_uri()
+    text = fc.result()
+    assert text.startswith("from pkg.stats import area\n\nimport math\n")
+    assert "return 0" not in text and "def test_area():" in text
+    assert "from pkg.stats import area" in fake.history[0].prompt and "pytest" in fake.history[0].prompt
+
+
+async def test_explain_selection_returns_markdown(env) -> None:
+    svc, fake, doc, _ = env
+    fake.enqueue("Imports **math**.")
+    result = await svc.run(_target(ActionKind.EXPLAIN, doc, 0, 0, (0, 11)))
+    assert result.markdown == "### Explain selection\n\nImports **math**.\n" and result.change is None
+
+
+async def test_streaming_and_cancel(env) -> None:
+    svc, fake, doc, _ = env
+    fake.enqueue("one two three four five six")
+    seen: list[str] = []
+    cancel = CancelToken()
+
+    def on_text(text: str) -> None:
+        seen.append(text)
+        if len(seen) == 2:
+            cancel.cancel("user")
+
+    result = await svc.run(_target(ActionKind.EXPLAIN, doc, 12, 8), cancel=cancel, on_text=on_text)
+    assert result.cancelled and result.change is None and result.markdown is None
+    assert seen[:2] == ["one", "one two"]
+
+
+async def test_edit_is_rebased_when_the_user_typed_meanwhile(env) -> None:
+    svc, fake, doc, docs = env
+    fake.enqueue("```python\ndef area(r):\n    return math.pi * r ** 2\n```")
+    seen: list[str] = []
+
+    def type_while_generating(text: str) -> None:
+        if not seen:
+            docs.change(doc.uri, 2, [TextChange("# typed\n", Range(Position(0, 0), Position(0, 0)))])
+        seen.append(text)
+
+    result = await svc.run(_target(ActionKind.REWRITE, doc, 11, 0, (13, 0), instruction="square"),
+                           on_text=type_while_generating)
+    assert result.ok, result.error
+    (fc,) = result.change.files
+    assert fc.version == 2
+    assert fc.result() == "# typed\n" + SOURCE.replace("r * r", "r ** 2")
+
+
+async def test_an_edit_to_code_the_user_changed_is_refused(env) -> None:
+    svc, fake, doc, docs = env
+    fake.enqueue("```python\ndef area(r):\n    return math.pi * r ** 2\n```")
+
+    def rewrite_the_same_code(text: str) -> None:
+        if doc.version == 1:
+            docs.change(doc.uri, 2, [TextChange("rr", Range(Position(12, 20), Position(12, 21)))])
+
+    result = await svc.run(_target(ActionKind.REWRITE, doc, 11, 0, (13, 0), instruction="square"),
+                           on_text=rewrite_the_same_code)
+    assert result.change is None and "changed while the model was working" in (result.error or "")
+
+
+async def test_refusals_without_a_model_call(env) -> None:
+    svc, fake, doc, _ = env
+    cases = [
+        (_target(ActionKind.FIX, doc, 8, 28), "no problem to fix"),
+        (_target(ActionKind.REWRITE, doc, 11, 0, (13, 0)), "needs an instruction"),
+        (_target(ActionKind.REWRITE, doc, 1, 0, (2, 0), instruction="x"), "select the code"),
+        (_target(ActionKind.DOCSTRING, doc, 0, 3), "inside a function or class"),
+        (_target(ActionKind.TESTS, doc, 0, 3), "inside a function"),
+        (ActionTarget(ActionKind.EXPLAIN, "file:///nope.py", Position(0, 0), Position(0, 0)), "not open"),
+    ]
+    for target, why in cases:
+        result = await svc.run(target)
+        assert why in (result.error or ""), (target.kind, result.error)
+    assert fake.history == []
+
+
+def test_targets_round_trip_and_bad_input() -> None:
+    t = ActionTarget(ActionKind.FIX, "file:///a.py", Position(1, 2), Position(1, 4), 3, (DIAG,), "")
+    assert ActionTarget.from_json(t.to_json()) == t
+    for raw, why in [({}, "unknown action"), ({"action": "fix"}, "uri"),
+                     ({"action": "fix", "uri": "file:///a", "range": {"start": {"line": -1, "character": 0},
+                                                                     "end": {"line": 0, "character": 0}}},
+                      "non-negative"),
+                     ({"action": "fix", "uri": "file:///a", "range": {"start": {"line": 2, "character": 0},
+                                                                     "end": {"line": 1, "character": 0}}},
+                      "ends before")]:
+        with pytest.raises(ActionError, match=why):
+            ActionTarget.from_json(raw)
