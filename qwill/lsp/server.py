@@ -68,6 +68,8 @@ class QwillServer(LanguageServer):
                 "fileSize": info.file_size, "contextLength": info.context_length,
                 "parameters": info.parameters, "expertCount": info.expert_count,
                 "expertUsedCount": info.expert_used_count, "fimTemplate": info.fim_template,
+                "activeParameters": info.active_parameters or info.parameters,
+                "placement": info.placement, "memory": info.memory,
             }
         self.protocol.notify(STATUS_NOTIFICATION, payload)
         if status.state is ModelState.ERROR:
@@ -118,12 +120,14 @@ def create_server(session: Session | None = None) -> QwillServer:
         execute_command,
         inline_completion,
         lifecycle,
+        stats,
         text_sync,
         workspace,
     )
 
     server = QwillServer(session)
-    for module in (lifecycle, text_sync, inline_completion, completion, workspace, code_action, execute_command):
+    for module in (lifecycle, text_sync, inline_completion, completion, workspace, stats, code_action,
+                   execute_command):
         module.register(server)
     from .features import agent as agent_feature
     agent_feature.register(server)
