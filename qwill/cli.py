@@ -1,4 +1,4 @@
-"""`qwill serve | complete | doctor | models | demo`."""
+"""`qwill serve | complete | agent | acp | doctor | models | demo`."""
 
 from __future__ import annotations
 
@@ -179,6 +179,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(model=args.model or "default", file=args.file, verbose=args.verbose)
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    from .agent.terminal import TerminalOptions, run_in_terminal
+
+    settings = _settings_from_args(args)
+    overrides = {k: v for k, v in {"max_steps": args.max_steps, "test_command": args.test_command}.items()
+                 if v is not None}
+    if overrides:
+        settings = settings.model_copy(update={"agent": settings.agent.model_copy(update=overrides)})
+    root = Path(args.root).resolve()
+    if not root.is_dir():
+        sys.exit(f"qwill: {root} is not a directory")
+    opts = TerminalOptions(task=args.task, root=root, yes=args.yes, json=args.json, verbose=args.verbose,
+                           checkpoints=not args.no_checkpoints)
+    return asyncio.run(run_in_terminal(settings, opts))
+
+
+def cmd_acp(args: argparse.Namespace) -> int:
+    from .acp.server import main as acp_main
+    from .session import Session
+
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return acp_main(Session(_settings_from_args(args)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qwill", description="Local AI code completion over LSP")
     parser.add_argument("--version", action="version", version=f"qwill {__version__}")
@@ -216,6 +241,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--file", help="source file to type into (default: a bundled example)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("agent", help="run the agent on a task, reviewing each change as a diff")
+    p.add_argument("task")
+    _add_model_args(p)
+    p.add_argument("--root", default=".", help="the workspace (default: the current directory)")
+    p.add_argument("--yes", action="store_true", help="apply every change without asking")
+    p.add_argument("--max-steps", type=int, help="most model turns")
+    p.add_argument("--test-command", help="what the run_tests tool runs (e.g. 'pytest -q')")
+    p.add_argument("--no-checkpoints", action="store_true", help="do not snapshot before each step")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=cmd_agent)
+
+    p = sub.add_parser("acp", help="serve the agent over the Agent Client Protocol (stdio)")
+    _add_model_args(p)
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_acp)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -180,7 +180,8 @@ class Agent:
 
     def __init__(self, worker: EngineWorker, settings: AgentSettings, applier: Applier, *,
                  approve_command: CommandApprover | None = None, on_event: EventSink | None = None,
-                 context_size: int = 4096, symbol_index: Any = None) -> None:
+                 context_size: int = 4096, symbol_index: Any = None,
+                 fetch: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.worker = worker
         self.settings = settings
         self.applier = applier
@@ -188,6 +189,7 @@ class Agent:
         self.on_event = on_event or (lambda ev: None)
         self.context_size = context_size
         self.symbol_index = symbol_index
+        self.fetch = fetch
         self.tools = [t.schema() for t in TOOLS]
         self.specs = tool_specs(self.tools)
 
@@ -373,7 +375,7 @@ class Agent:
         ctx = ToolContext(ws, Staging(ws), policy=policy_from_settings(s), test_command=s.test_command,
                           command_timeout=s.command_timeout, sandbox=s.sandbox,
                           approve_command=self.approve_command, plan=session.plan,
-                          symbol_index=self.symbol_index)
+                          symbol_index=self.symbol_index, fetch=self.fetch)
 
         async def flush() -> str:
             if not ctx.staging:

@@ -51,6 +51,8 @@ class ToolContext:
     flush: Callable[[], Awaitable[str]] | None = None
     plan: list[PlanItem] = field(default_factory=list)
     symbol_index: Any = None  # qwill.context's workspace index, when there is one
+    # Pulls a file's live text from a client before it is read (ACP fs/read_text_file).
+    fetch: Callable[[str], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,10 @@ def _numbered(lines: list[str], first: int) -> str:
     return "\n".join(f"{n:>{width}}| {line}" for n, line in enumerate(lines, start=first))
 
 
-def _read(ctx: ToolContext, path: str) -> tuple[str, str]:
+async def _read(ctx: ToolContext, path: str) -> tuple[str, str]:
     rel = ctx.workspace.rel(path)
+    if ctx.fetch is not None and rel not in ctx.staging.files:
+        await ctx.fetch(rel)
     if ctx.workspace.abspath(rel).is_dir() and rel not in ctx.staging.files:
         raise ToolError(f"{rel} is a directory; use list_files")
     text = ctx.staging.read(rel)
@@ -97,7 +101,7 @@ def _read(ctx: ToolContext, path: str) -> tuple[str, str]:
 
 # -- reading ------------------------------------------------------------------------
 async def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int = 0) -> str:
-    rel, text = _read(ctx, path)
+    rel, text = await _read(ctx, path)
     lines = text.splitlines()
     if not lines:
         return f"{rel} is empty"
@@ -280,7 +284,7 @@ def _nearest(text: str, old: str) -> str:
 
 
 async def edit_file(ctx: ToolContext, path: str, old_text: str, new_text: str) -> str:
-    rel, text = _read(ctx, path)
+    rel, text = await _read(ctx, path)
     if old_text == "":
         raise ToolError("old_text is empty; use create_file for new files, or quote the lines to replace")
     count = text.count(old_text)
@@ -327,13 +331,13 @@ async def create_file(ctx: ToolContext, path: str, content: str) -> str:
 
 
 async def delete_file(ctx: ToolContext, path: str) -> str:
-    rel, _ = _read(ctx, path)
+    rel, _ = await _read(ctx, path)
     ctx.staging.delete(rel)
     return f"deleted {rel}"
 
 
 async def rename_file(ctx: ToolContext, path: str, new_path: str) -> str:
-    rel, _ = _read(ctx, path)
+    rel, _ = await _read(ctx, path)
     dest = ctx.workspace.rel(new_path)
     if ctx.staging.read(dest) is not None or ctx.workspace.abspath(dest).is_dir():
         raise ToolError(f"{dest} already exists")
