@@ -10,6 +10,8 @@ from typing import Any
 
 from . import __version__
 from .config import EngineSettings, Settings
+from .engine.gguf_reader import GGUFHeader
+from .engine.memory_plan import MemoryPlan, fmt_bytes, fmt_params
 
 
 @dataclass
@@ -116,7 +118,6 @@ def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
     threads = settings.engine.n_threads or default_threads()
     report.facts["threads"] = threads
     report.add("threads", True, f"{threads} (engine.nThreads={settings.engine.n_threads or 'auto'})")
-    report.add("GPU layers", True, str(settings.engine.gpu_layers))
     try:
         path = resolve_model(settings.engine.model, cache_dir=settings.engine.model_cache_dir,
                              offline=settings.engine.offline)
@@ -133,14 +134,21 @@ def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
         "parameters": header.parameter_count,
         "expert_count": header.expert_count,
         "expert_used_count": header.expert_used_count,
+        "active_parameters": header.active_parameter_count,
+        "expert_bytes": header.expert_tensor_bytes,
+        "tensor_bytes": header.tensor_bytes,
+        "layers": header.block_count,
     }
     report.facts["model"] = facts
-    moe = (f", MoE {header.expert_count} experts ({header.expert_used_count} used per token)"
-           if header.expert_count else "")
+    moe = (f"; mixture of experts: {header.expert_count} experts, {header.expert_used_count} used "
+           f"per token, {fmt_params(header.active_parameter_count)} active parameters, experts "
+           f"{fmt_bytes(header.expert_tensor_bytes)} of {fmt_bytes(header.tensor_bytes)}"
+           if header.is_moe else "")
     report.add("model", True,
                f"{header.name} at {path} ({header.file_size / 1e6:.0f} MB, {header.architecture}, "
-               f"{header.parameter_count / 1e9:.2f}B parameters, trained context "
-               f"{header.context_length}{moe})")
+               f"{fmt_params(header.parameter_count)} parameters, {header.block_count} layers, "
+               f"trained context {header.context_length}{moe})")
+    plan = _memory_checks(report, settings, header)
     from .completion.fim_templates import UnsupportedModel, detect_template
 
     try:
@@ -148,7 +156,9 @@ def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
         report.add("FIM format", True, tpl.name)
     except UnsupportedModel as exc:
         report.add("FIM format", False, str(exc))
-    if load:
+    if load and plan is not None and not plan.fits and settings.engine.memory_check:
+        report.add("load", False, "not attempted: the model does not fit (see placement)")
+    elif load:
         from .engine.base import EngineError
         from .engine.loader import load_engine
 
@@ -158,7 +168,40 @@ def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
         except EngineError as exc:
             report.add("load", False, str(exc))
             return report
+        loaded = engine.info.memory.get("loaded", {})
+        report.facts["loaded"] = loaded
+        buffers = ", ".join(f"{name} {fmt_bytes(b)}" for name, b in loaded.get("buffers", {}).items())
+        in_ram = (f"; {loaded['tensorsInRam']} expert tensors kept in RAM by override"
+                  if loaded.get("tensorsInRam") else "")
         report.add("load", True, f"loaded in {time.perf_counter() - t0:.2f}s "
-                   f"(context {engine.info.extra.get('n_ctx')})")
+                   f"(context {engine.info.extra.get('n_ctx')}; llama.cpp allocated {buffers}{in_ram})")
         engine.close()
     return report
+
+
+def _memory_checks(report: DoctorReport, settings: Settings, header: GGUFHeader) -> MemoryPlan | None:
+    """The machine's memory, and where the model would go (or why it would not fit)."""
+    from .engine.base import EngineError
+    from .engine.loader import plan_model
+
+    try:
+        plan = plan_model(settings.engine, header)
+    except EngineError as exc:
+        report.add("placement", False, str(exc))
+        return None
+    report.facts["machine"] = {
+        "ram_available": plan.machine.ram_available, "ram_total": plan.machine.ram_total,
+        "gpu": plan.machine.gpu.name if plan.machine.gpu else None,
+        "vram_free": plan.machine.gpu.vram_free if plan.machine.gpu else None,
+        "unified_memory": bool(plan.machine.gpu and plan.machine.gpu.unified),
+    }
+    report.facts["plan"] = plan.as_dict()
+    report.add("memory", True, plan.machine.description)
+    detail = plan.summary() if plan.fits else plan.refusal()
+    if not plan.fits and not settings.engine.memory_check:
+        detail += " (engine.memoryCheck is off: loading anyway)"
+    report.add("placement", plan.fits or not settings.engine.memory_check,
+               f"engine.placement {settings.engine.placement}: {detail}")
+    for note in plan.notes:
+        report.add("note", True, note)
+    return plan

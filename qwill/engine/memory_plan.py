@@ -54,7 +54,7 @@ def fmt_bytes(n: int) -> str:
     """Human size in binary units, the way llama.cpp and OS tools report memory."""
     if n >= GiB:
         return f"{n / GiB:.1f} GiB"
-    return f"{n / MiB:.0f} MiB"
+    return f"{n / MiB:.0f} MiB" if n >= 10 * MiB else f"{n / MiB:.1f} MiB"
 
 
 def fmt_params(n: int) -> str:
@@ -361,6 +361,7 @@ class MemoryEstimate:
             "nCpuMoe": self.placement.cpu_moe, "contextSize": self.n_ctx, "kvCacheType": self.kv_type,
             "flashAttention": self.flash_attn, "ramBytes": self.ram_bytes, "vramBytes": self.vram_bytes,
             "kvBytes": self.kv_ram + self.kv_vram, "weightsBytes": self.weights_ram + self.weights_vram,
+            "computeBytes": self.compute_ram + self.compute_vram,
         }
 
 
