@@ -639,16 +639,16 @@ def alternatives(model: ModelMemory, machine: Machine, req: PlanRequest,
                 break
     ctx = n_ctx // 2
     while ctx >= 512:
-        est = first_fit(ctx, req.kv_type)
-        if est is not None:
-            out.append(f"engine.contextSize {ctx} ({need(est)})")
+        smaller = first_fit(ctx, req.kv_type)
+        if smaller is not None:
+            out.append(f"engine.contextSize {ctx} ({need(smaller)})")
             break
         ctx //= 2
     if req.kv_type not in QUANTIZED_KV and req.flash_attention != "off":
         for kv in QUANTIZED_KV:
-            est = first_fit(n_ctx, kv)
-            if est is not None:
-                out.append(f"engine.kvCacheType {kv} ({need(est)})")
+            quantized = first_fit(n_ctx, kv)
+            if quantized is not None:
+                out.append(f"engine.kvCacheType {kv} ({need(quantized)})")
                 break
     pool = failed.placement if not auto else (
         Placement.full_gpu(model) if machine.can_plan_gpu else Placement.cpu())

@@ -292,7 +292,7 @@ def load_hooks(llama_cpp: Any, cpu_patterns: tuple[str, ...] = (), *, verbose: b
     lowlevel = llama_cpp.llama_cpp
     arr = build_overrides(llama_cpp, cpu_patterns) if cpu_patterns else None
 
-    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
     def on_log(level: int, text: bytes, user_data: Any) -> None:
         piece = text.decode("utf-8", "replace")
         report.lines.append(piece)

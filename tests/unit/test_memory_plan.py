@@ -373,3 +373,45 @@ def test_flash_attention_auto(setting: str, kv: str, ctx: int, expected: bool) -
     plan = plan_memory(mem(qwen3_coder_30b()), WORKSTATION_64,
                        PlanRequest(context_size=ctx, kv_type=kv, flash_attention=setting, placement="cpu"))
     assert plan.estimate.flash_attn is expected
+
+
+# -- the README's "which quant fits which machine" table ----------------------------------
+
+README_MACHINES = {
+    "16 GB laptop, CPU only": LAPTOP_16,
+    "32 GB laptop, CPU only": Machine(28 * GiB, 32 * GiB),
+    "64 GB desktop, CPU only": WORKSTATION_64,
+    "8 GB GPU + 32 GB RAM": RTX_8_RAM_32,
+    "16 GB GPU + 64 GB RAM": Machine(58 * GiB, 64 * GiB, GpuInfo("16 GB GPU", 15 * GiB, 16 * GiB)),
+    "24 GB GPU + 64 GB RAM": Machine(58 * GiB, 64 * GiB, GpuInfo("24 GB GPU", 23 * GiB, 24 * GiB)),
+    "Apple 36 GB": APPLE_36,
+    "Apple 64 GB": Machine(56 * GiB, 64 * GiB, GpuInfo("Apple M", 48 * GiB, 48 * GiB, unified=True)),
+    "Apple 128 GB": Machine(120 * GiB, 128 * GiB, GpuInfo("Apple M", 96 * GiB, 96 * GiB, unified=True)),
+}
+
+
+def readme_fit_rows() -> list[str]:
+    models = [("30B-A3B", qwen3_coder_30b, q) for q in ("IQ2_XXS", "Q4_K_M", "Q8_0")]
+    models += [("Next", qwen3_coder_next, q) for q in ("IQ2_XXS", "Q4_K_M", "Q8_0")]
+    rows = []
+    for name, machine in README_MACHINES.items():
+        cells = []
+        for _, shape, quant in models:
+            model = mem(shape(quant))
+            plan = plan_memory(model, machine, PlanRequest(context_size=32768))
+            p = plan.placement
+            if not plan.fits:
+                cells.append("—")
+            elif p.mode == "experts-on-cpu":
+                cells.append("experts in RAM" if p.cpu_moe >= model.n_layer
+                             else f"GPU + experts of {p.cpu_moe} layers in RAM")
+            else:
+                cells.append({"cpu": "CPU", "gpu": "GPU"}.get(p.mode, f"{p.gpu_layers - 1} GPU layers"))
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def test_readme_fit_table_is_what_qwill_plans() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for row in readme_fit_rows():
+        assert row in readme, f"README's MoE table is out of date; expected row:\n{row}"
