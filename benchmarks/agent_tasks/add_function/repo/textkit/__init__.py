@@ -1,0 +1,3 @@
+from .case import title_case
+
+__all__ = ["title_case"]

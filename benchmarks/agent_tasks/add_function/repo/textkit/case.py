@@ -1,0 +1,2 @@
+def title_case(text):
+    return " ".join(w.capitalize() for w in text.split())

@@ -1,0 +1,4 @@
+"""Settings of the client."""
+
+TIMEOUT = 30
+RETRIES = 3
