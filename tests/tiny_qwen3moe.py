@@ -1,4 +1,4 @@
-"""A tiny random-weight `qwen3moe` GGUF for the mixture-of-experts paths.
+"""Tiny random-weight `qwen3moe` (and `qwen3next`) GGUFs for the mixture-of-experts paths.
 
 The file is written by the test suite with the `gguf` package: real Qwen3-MoE
 structure (attention with q/k norms, a router, packed `ffn_*_exps` experts), a
@@ -144,6 +144,88 @@ def write_tiny_qwen3moe(path: Path, tokenizer_source: Path | None, *, shape: Tin
     return path
 
 
+def write_tiny_qwen3next(path: Path, tokenizer_source: Path | None, *, seed: int = 7) -> Path:
+    """A tiny `qwen3next` (Qwen3-Coder-Next's architecture): 3 Gated DeltaNet layers and one
+    gated-attention layer, 8 routed experts (2 used) plus a shared expert in every layer."""
+    import gguf
+
+    rng = np.random.default_rng(seed)
+
+    def w(*dims: int, dtype: type = np.float16) -> np.ndarray:
+        return (rng.standard_normal(dims) * 0.02).astype(dtype)
+
+    def ones(n: int) -> np.ndarray:
+        return np.ones(n, dtype=np.float32)
+
+    n_embd, n_layer, n_head, n_kv, hd = 64, 4, 4, 2, 32
+    n_exp, ff = 8, 32
+    k_heads, v_heads, d_head, conv = 2, 4, 16, 4
+    d_inner = v_heads * d_head
+    qkv = 2 * k_heads * d_head + d_inner
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    wr = gguf.GGUFWriter(str(tmp), arch="qwen3next")
+    wr.add_name("Tiny Qwen3-Next (random weights, test fixture)")
+    wr.add_context_length(4096)
+    wr.add_embedding_length(n_embd)
+    wr.add_block_count(n_layer)
+    wr.add_feed_forward_length(4 * ff)
+    wr.add_head_count(n_head)
+    wr.add_head_count_kv(n_kv)
+    wr.add_key_length(hd)
+    wr.add_value_length(hd)
+    wr.add_rope_freq_base(1e7)
+    wr.add_rope_dimension_count(hd // 4)
+    wr.add_layer_norm_rms_eps(1e-6)
+    wr.add_expert_count(n_exp)
+    wr.add_expert_used_count(2)
+    wr.add_expert_feed_forward_length(ff)
+    wr.add_expert_shared_feed_forward_length(ff)
+    wr.add_ssm_conv_kernel(conv)
+    wr.add_ssm_state_size(d_head)
+    wr.add_ssm_group_count(k_heads)
+    wr.add_ssm_time_step_rank(v_heads)
+    wr.add_ssm_inner_size(d_inner)
+    wr.add_full_attention_interval(4)
+    n_vocab = _copy_tokenizer(wr, tokenizer_source) if tokenizer_source else _toy_tokenizer(wr)
+    wr.add_tensor("token_embd.weight", w(n_vocab, n_embd))
+    wr.add_tensor("output_norm.weight", ones(n_embd))
+    wr.add_tensor("output.weight", w(n_vocab, n_embd))
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        wr.add_tensor(p + "attn_norm.weight", ones(n_embd))
+        wr.add_tensor(p + "post_attention_norm.weight", ones(n_embd))
+        if (i + 1) % 4:  # Gated DeltaNet
+            wr.add_tensor(p + "attn_qkv.weight", w(qkv, n_embd))
+            wr.add_tensor(p + "attn_gate.weight", w(d_inner, n_embd))
+            wr.add_tensor(p + "ssm_ba.weight", w(2 * v_heads, n_embd))
+            wr.add_tensor(p + "ssm_a", -ones(v_heads))
+            wr.add_tensor(p + "ssm_dt.bias", np.zeros(v_heads, dtype=np.float32))
+            wr.add_tensor(p + "ssm_conv1d.weight", w(qkv, conv, dtype=np.float32))
+            wr.add_tensor(p + "ssm_norm.weight", ones(d_head))
+            wr.add_tensor(p + "ssm_out.weight", w(n_embd, d_inner))
+        else:  # gated attention: query and gate in one projection
+            wr.add_tensor(p + "attn_q.weight", w(2 * n_head * hd, n_embd))
+            wr.add_tensor(p + "attn_k.weight", w(n_kv * hd, n_embd))
+            wr.add_tensor(p + "attn_v.weight", w(n_kv * hd, n_embd))
+            wr.add_tensor(p + "attn_output.weight", w(n_embd, n_head * hd))
+            wr.add_tensor(p + "attn_q_norm.weight", ones(hd))
+            wr.add_tensor(p + "attn_k_norm.weight", ones(hd))
+        wr.add_tensor(p + "ffn_gate_inp.weight", w(n_exp, n_embd, dtype=np.float32))
+        wr.add_tensor(p + "ffn_gate_exps.weight", w(n_exp, ff, n_embd))
+        wr.add_tensor(p + "ffn_up_exps.weight", w(n_exp, ff, n_embd))
+        wr.add_tensor(p + "ffn_down_exps.weight", w(n_exp, n_embd, ff))
+        wr.add_tensor(p + "ffn_gate_inp_shexp.weight", w(n_embd, dtype=np.float32))
+        wr.add_tensor(p + "ffn_gate_shexp.weight", w(ff, n_embd))
+        wr.add_tensor(p + "ffn_up_shexp.weight", w(ff, n_embd))
+        wr.add_tensor(p + "ffn_down_shexp.weight", w(n_embd, ff))
+    wr.write_header_to_file()
+    wr.write_kv_data_to_file()
+    wr.write_tensors_to_file()
+    wr.close()
+    tmp.replace(path)
+    return path
+
+
 def tiny_moe_file(tmp_path_factory: pytest.TempPathFactory, default_model_path: Path) -> Path:
     """The tiny qwen3moe GGUF with the real tokenizer, written once per test run."""
     target = tmp_path_factory.getbasetemp() / "tiny-qwen3moe.gguf"
@@ -157,4 +239,12 @@ def toy_moe_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.getbasetemp() / "toy-qwen3moe.gguf"
     if not target.exists():
         write_tiny_qwen3moe(target, None)
+    return target
+
+
+def tiny_next_file(tmp_path_factory: pytest.TempPathFactory, default_model_path: Path) -> Path:
+    """The tiny qwen3next GGUF with the real tokenizer, written once per test run."""
+    target = tmp_path_factory.getbasetemp() / "tiny-qwen3next.gguf"
+    if not target.exists():
+        write_tiny_qwen3next(target, default_model_path)
     return target

@@ -22,6 +22,9 @@ FAKE_PREFIX = "fake:"
 
 log = logging.getLogger(__name__)
 
+# LlamaEngine's context holds two sequences (a scratch one for KV moves, see llama.py)
+ENGINE_SEQUENCES = 2
+
 
 def fake_engine_from_spec(spec: str) -> FakeEngine:
     """`fake:` engines for tests and demos without a model.
@@ -114,6 +117,7 @@ def plan_request(settings: EngineSettings) -> PlanRequest:
         gpu_layers=settings.gpu_layers,
         n_cpu_moe=settings.n_cpu_moe,
         n_ubatch=min(settings.batch_size, 512),
+        sequences=ENGINE_SEQUENCES,
     )
 
 
@@ -148,7 +152,8 @@ def describe_load(engine: LlamaEngine, plan: MemoryPlan) -> None:
     info.placement = plan.placement.mode
     memory = plan.as_dict()
     report = engine.load_report
-    memory["loaded"] = {"modelBytes": report.total("model"), "kvBytes": report.total("KV"),
+    # KV cache plus the recurrent state of DeltaNet/Mamba layers, as in the plan
+    memory["loaded"] = {"modelBytes": report.total("model"), "kvBytes": report.total("KV") + report.total("RS"),
                         "computeBytes": report.total("compute"), "buffers": report.summary()}
     if report.overridden:
         memory["loaded"]["tensorsInRam"] = len(report.overridden)

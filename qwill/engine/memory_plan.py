@@ -366,18 +366,19 @@ class MemoryEstimate:
 
 
 def estimate(model: ModelMemory, placement: Placement, n_ctx: int, *, kv_type: str = "f16",
-             flash_attn: bool = False, n_ubatch: int = 512, gpu: GpuInfo | None = None) -> MemoryEstimate:
+             flash_attn: bool = False, n_ubatch: int = 512, gpu: GpuInfo | None = None,
+             sequences: int = 1) -> MemoryEstimate:
     """RAM and VRAM for `placement`. Without a GPU, everything counts as RAM."""
     if gpu is None and placement.uses_gpu:
         # a build or machine without a GPU runs every layer on the CPU
         return replace(estimate(model, Placement.cpu(), n_ctx, kv_type=kv_type, flash_attn=flash_attn,
-                                n_ubatch=n_ubatch), placement=placement)
+                                n_ubatch=n_ubatch, sequences=sequences), placement=placement)
     first = placement.first_gpu_layer(model)
     w_ram, w_vram = model.input_bytes, 0
     kv_ram = kv_vram = 0
     per_layer_kv = kv_cache_bytes_per_layer(model, n_ctx, kv_type)
     attention = model.kv_layers
-    state_per_layer = (model.recurrent_state_bytes // max(model.n_layer - attention, 1)
+    state_per_layer = (sequences * model.recurrent_state_bytes // max(model.n_layer - attention, 1)
                        if model.recurrent_state_bytes else 0)
     for i in range(model.n_layer):
         on_gpu = placement.uses_gpu and i >= first
@@ -449,6 +450,9 @@ class PlanRequest:
     gpu_layers: int = -1
     n_cpu_moe: int | None = None
     n_ubatch: int = 512
+    # sequences the context holds: the KV cache is unified (n_ctx cells in all), but
+    # each sequence has its own recurrent state
+    sequences: int = 1
 
 
 @dataclass
@@ -508,7 +512,7 @@ def _estimate_for(model: ModelMemory, machine: Machine, req: PlanRequest, placem
     effective = placement if machine.gpu is not None else Placement.cpu()
     fa = flash_attention_wanted(model, req.flash_attention, kv, effective, n_ctx, req.n_ubatch)
     return estimate(model, placement, n_ctx, kv_type=kv, flash_attn=fa, n_ubatch=req.n_ubatch,
-                    gpu=machine.gpu)
+                    gpu=machine.gpu, sequences=req.sequences)
 
 
 def gpu_candidates(model: ModelMemory, machine: Machine) -> list[Placement]:

@@ -233,7 +233,8 @@ def build_overrides(llama_cpp: Any, cpu_patterns: tuple[str, ...]) -> ctypes.Arr
 
 # -- the load log -----------------------------------------------------------------
 
-_BUFFER_RE = re.compile(r"(\S+)\s+(model|KV|compute|output) buffer size\s*=\s*([\d.]+) MiB")
+# "CPU_Mapped model", "CUDA0 KV", "CPU RS" (recurrent state), "Metal compute"...
+_BUFFER_RE = re.compile(r"(\S+)\s+(model|KV|RS|compute|output) buffer size\s*=\s*([\d.]+) MiB")
 _OVERRIDE_RE = re.compile(r"tensor (\S+) \(.*\) buffer type overridden to (\S+)")
 
 

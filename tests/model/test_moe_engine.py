@@ -26,7 +26,7 @@ from qwill.engine.llama import LlamaEngine
 from qwill.engine.loader import load_engine
 from qwill.engine.resolve import inspect_model
 from qwill.engine.worker import EngineWorker
-from tests.tiny_qwen3moe import TINY, tiny_moe_file
+from tests.tiny_qwen3moe import TINY, tiny_moe_file, tiny_next_file
 
 pytestmark = pytest.mark.model
 
@@ -36,6 +36,11 @@ PROMPT = "<|fim_prefix|>def add(a, b):\n    return <|fim_suffix|>\n\nprint(add(1
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory, default_model_path: Path) -> Path:
     return tiny_moe_file(tmp_path_factory, default_model_path)
+
+
+@pytest.fixture(scope="module")
+def tiny_next(tmp_path_factory: pytest.TempPathFactory, default_model_path: Path) -> Path:
+    return tiny_next_file(tmp_path_factory, default_model_path)
 
 
 def _load(path: Path, **settings: Any) -> LlamaEngine:
@@ -185,5 +190,27 @@ def test_status_notification_carries_the_moe_facts(tiny: Path) -> None:
         assert model["activeParameters"] == engine.header.active_parameter_count
         assert model["placement"] == "experts-on-cpu"
         assert model["memory"]["nCpuMoe"] == 1 and model["memory"]["loaded"]["tensorsInRam"] == 3
+    finally:
+        engine.close()
+
+
+def test_qwen3next_hybrid_layers_plan_and_experts(tiny_next: Path) -> None:
+    """Qwen3-Coder-Next's architecture: DeltaNet state instead of KV in 3 of 4 layers,
+    a shared expert that stays with its layer, routed experts moved by the override."""
+    header = inspect_model(tiny_next)
+    assert header.architecture == "qwen3next" and header.is_moe
+    assert header.recurrent_layers == frozenset({0, 1, 2})
+    assert not any(t.is_expert for t in header.tensors if "shexp" in t.name)
+    engine = _load(tiny_next, placement="experts-on-cpu", context_size=2048)
+    try:
+        mem = engine.info.memory
+        loaded = mem["loaded"]
+        # one attention layer of KV cache plus three layers of recurrent state
+        assert loaded["kvBytes"] == pytest.approx(mem["kvBytes"], abs=2**20 // 100)
+        assert loaded["computeBytes"] == pytest.approx(mem["computeBytes"], rel=0.05)
+        assert set(engine.load_report.overridden) == {
+            f"blk.{i}.ffn_{kind}_exps.weight" for i in range(4) for kind in ("up", "down", "gate")}
+        text, stats = _greedy(engine)
+        assert stats.generated_tokens > 0 and text
     finally:
         engine.close()
