@@ -128,46 +128,46 @@ def _usage_stats(data: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def openai_completion_delta(data: dict[str, Any]) -> Delta:
+def _openai_choice(data: dict[str, Any]) -> tuple[Delta, dict[str, Any] | None]:
+    """The usage and the first choice of an OpenAI-shaped event (finish filled in)."""
     choices = data.get("choices")
     delta = Delta(stats=_usage_stats(data))
     if isinstance(choices, list) and choices:
         choice = choices[0]
         if not isinstance(choice, dict):
             raise MalformedStream(json.dumps(data)[:200])
-        text = choice.get("text")
-        delta.text = text if isinstance(text, str) else ""
-        finish = choice.get("finish_reason")
-        if finish:
-            delta.finish = _FINISH.get(str(finish), "stop")
-    elif choices is None and not delta.stats:
-        raise MalformedStream(json.dumps(data)[:200])
-    return delta
-
-
-def openai_chat_delta(data: dict[str, Any]) -> Delta:
-    choices = data.get("choices")
-    delta = Delta(stats=_usage_stats(data))
-    if isinstance(choices, list) and choices:
-        choice = choices[0]
-        if not isinstance(choice, dict):
-            raise MalformedStream(json.dumps(data)[:200])
-        part = choice.get("delta") or choice.get("message") or {}
-        if not isinstance(part, dict):
-            raise MalformedStream(json.dumps(data)[:200])
-        content = part.get("content")
-        delta.text = content if isinstance(content, str) else ""
-        reasoning = part.get("reasoning_content") or part.get("reasoning")
-        delta.reasoning = reasoning if isinstance(reasoning, str) else ""
-        calls = part.get("tool_calls")
-        if isinstance(calls, list):
-            delta.tool_calls = [c for c in calls if isinstance(c, dict)]
         finish = choice.get("finish_reason")
         if finish:
             delta.finish = _FINISH.get(str(finish), "stop")
             delta.raw_finish = str(finish)
-    elif choices is None and not delta.stats:
+        return delta, choice
+    if choices is None and not delta.stats:
         raise MalformedStream(json.dumps(data)[:200])
+    return delta, None  # a usage-only event
+
+
+def openai_completion_delta(data: dict[str, Any]) -> Delta:
+    delta, choice = _openai_choice(data)
+    if choice is not None:
+        text = choice.get("text")
+        delta.text = text if isinstance(text, str) else ""
+    return delta
+
+
+def openai_chat_delta(data: dict[str, Any]) -> Delta:
+    delta, choice = _openai_choice(data)
+    if choice is None:
+        return delta
+    part = choice.get("delta") or choice.get("message") or {}
+    if not isinstance(part, dict):
+        raise MalformedStream(json.dumps(data)[:200])
+    content = part.get("content")
+    delta.text = content if isinstance(content, str) else ""
+    reasoning = part.get("reasoning_content") or part.get("reasoning")
+    delta.reasoning = reasoning if isinstance(reasoning, str) else ""
+    calls = part.get("tool_calls")
+    if isinstance(calls, list):
+        delta.tool_calls = [c for c in calls if isinstance(c, dict)]
     return delta
 
 
