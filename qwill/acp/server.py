@@ -229,7 +229,7 @@ class _AcpApplier:
 
     async def apply(self, changes: ChangeSet) -> ApplyResult:
         ws = self.st.agent_session.workspace
-        content = []
+        content: list[s.ContentToolCallContent | s.FileEditToolCallContent | s.TerminalToolCallContent] = []
         for c in changes.changes:
             if c.kind is ChangeKind.DELETE:
                 content.append(acp.tool_diff_content(str(ws.abspath(c.path)), "", c.old_text))
@@ -298,7 +298,7 @@ def _context_size(session: Session) -> int:
 async def serve(session: Session) -> None:
     """Serve ACP on stdin/stdout until the client closes the connection."""
     try:
-        await acp.run_agent(QwillAcpAgent(session))
+        await acp.run_agent(QwillAcpAgent(session))  # type: ignore[arg-type]  # structural match
     finally:
         session.close()
 

@@ -403,8 +403,7 @@ def _parse(text: str, specs: ToolSpecs) -> ParseResult:
     if _DS_CALL_BEGIN in text or "<tool▁call▁begin>" in text:
         calls, errors, spans = _deepseek(text, specs)
         first = min((s for s, _ in spans), default=len(text))
-        prose = text[:first].replace(_DS_CALLS_BEGIN, "")
-        res.text = prose.strip()
+        res.text = text[:first].replace(_DS_CALLS_BEGIN, "").strip()
         res.calls, res.errors = calls, errors
         return res
 
@@ -423,11 +422,10 @@ def _parse(text: str, specs: ToolSpecs) -> ParseResult:
         return res
 
     # Bare <function=NAME> (Qwen3-Coder without the wrapper, or Llama 3.1's custom form)
-    if _FUNC_OPEN.search(text):
-        first = _FUNC_OPEN.search(text)
-        assert first is not None
-        res.text = text[:first.start()].strip()
-        pieces = re.split(r"(?=<function=)", text[first.start():])
+    opening = _FUNC_OPEN.search(text)
+    if opening is not None:
+        res.text = text[:opening.start()].strip()
+        pieces = re.split(r"(?=<function=)", text[opening.start():])
         for piece in pieces:
             if not piece.strip():
                 continue
