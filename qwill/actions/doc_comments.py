@@ -197,15 +197,15 @@ def _python_docstring(lines: list[str], indent: str) -> str:
     lines = [ln.replace('"""', '\\"\\"\\"') for ln in lines]
     raw = "r" if any("\\" in ln and '\\"' not in ln for ln in lines) else ""
     if lines and len(lines[0]) > width:
-        # PEP 257: a one-line summary, then the rest after a blank line
+        # PEP 257: a summary sentence, then the rest after a blank line
         m = re.match(r"(.+?[.!?])\s+(.*)", lines[0])
         if m:
-            lines = [m.group(1), "", m.group(2), *lines[1:]]
+            lines = [m.group(1), m.group(2), *lines[1:]]
+    if len(lines) > 1 and lines[1].strip():
+        lines.insert(1, "")
     lines = _wrap(lines, width)
     if len(lines) == 1:
         return f'{indent}{raw}"""{lines[0]}"""\n'
-    if len(lines) > 1 and lines[1].strip():
-        lines.insert(1, "")
     rest = "".join(f"{indent}{ln}\n" if ln.strip() else "\n" for ln in lines[1:])
     return f'{indent}{raw}"""{lines[0]}\n{rest}{indent}"""\n'
 

@@ -69,8 +69,9 @@ def document(language: str, code: str, kind: str, name: str, noun: str) -> list[
     return _messages(
         f"Write the {noun} for the {kind} `{name}` in this {display_name(language)} code.\n\n"
         f"{_code(language, code)}\n\n"
-        f"Say in one sentence what it does, then briefly describe{params} and anything a caller "
-        f"must know.{lead} Answer with the text only: no code, no quotes, no comment markers.")
+        f"Say in one short sentence what it does{', starting with a verb' if not lead else ''}, "
+        f"then briefly describe{params} and anything a caller must know.{lead} "
+        "Answer with the text only: no code, no quotes, no comment markers.")
 
 
 def tests(language: str, code: str, kind: str, name: str, framework: str, import_line: str,

@@ -44,7 +44,8 @@ def test_python_existing_docstring_is_replaced_and_long_summary_split() -> None:
     assert "Old." not in out
     lines = out.splitlines()
     assert lines[1].startswith('    """Compute something')
-    assert lines[2] == ""
+    end = next(i for i, ln in enumerate(lines) if ln.endswith(" all."))
+    assert lines[end + 1] == "" and lines[end + 2] == "    More detail follows here."
     assert "    Args:" in lines and "        a: the input." in lines
     assert lines[-2] == '    """' and lines[-1] == "    return a"
 
