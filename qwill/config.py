@@ -250,10 +250,22 @@ class AgentSettings(_Section):
     )
 
 
+class ActionsSettings(_Section):
+    enabled: bool = Field(True, description="Offer code actions (fix, explain, document, tests, rewrite).")
+    max_tokens: int = Field(
+        1024, ge=64, le=16_384,
+        description="Most tokens the model may write for a code action (fix, rewrite, tests).",
+    )
+    temperature: float = Field(
+        0.0, ge=0.0, le=2.0, description="Sampling temperature for code actions (0: greedy, deterministic)."
+    )
+
+
 class Settings(_Section):
     engine: EngineSettings = Field(default_factory=EngineSettings)  # type: ignore[arg-type]
     completion: CompletionSettings = Field(default_factory=CompletionSettings)  # type: ignore[arg-type]
     context: ContextSettings = Field(default_factory=ContextSettings)  # type: ignore[arg-type]
+    actions: ActionsSettings = Field(default_factory=ActionsSettings)  # type: ignore[arg-type]
     agent_engine: AgentEngineSettings = Field(default_factory=AgentEngineSettings)  # type: ignore[arg-type]
     agent: AgentSettings = Field(default_factory=AgentSettings)  # type: ignore[arg-type]
     log_level: Literal["error", "warning", "info", "debug"] = Field(

@@ -58,6 +58,8 @@ def service_for(ls: QwillServer) -> ActionService:
         session = ls.session
         svc = ActionService(session.worker, session.documents, syntax=getattr(session, "syntax", None))
         _services[ls] = svc
+    # the agent's engine when one is configured (a bigger model), else the completion engine
+    svc.worker = getattr(ls.session, "agent_worker", None) or ls.session.worker
     settings = getattr(ls.session.settings, "actions", None)
     if settings is not None:
         svc.options = ActionOptions(max_tokens=settings.max_tokens, temperature=settings.temperature)
