@@ -179,6 +179,11 @@ class CompletionSettings(_Section):
         description="Most tokens of the document around the cursor in the prompt (about 3/4 before, "
         "1/4 after); linesBefore/linesAfter cap it by lines.",
     )
+    time_budget: float = Field(
+        1.5, ge=0.0, le=60.0,
+        description="Seconds of generation allowed after the first token for automatic "
+        "suggestions (0: no limit; explicitly invoked completions are never cut by time).",
+    )
     multiline: bool = Field(True, description="Allow suggestions spanning several lines.")
     temperature: float = Field(
         0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy, deterministic)."

@@ -28,13 +28,11 @@ from ..engine.worker import EngineWorker
 from .caches import Shown, SuggestionLRU, context_key, shown_at, typed_through
 from .fim_templates import ContextFile, FimTemplate
 from .kv_planner import Anchor, Plan, PlannerLimits, new_anchor, plan
-from .postprocess import Shape, cut_to_shape, decide_shape, finish
+from .postprocess import Shape, cut_to_shape, finish
 from .prompt import Window
+from .syntax_rules import check_parse, syntax_shape
 
 log = logging.getLogger(__name__)
-
-# Seconds of generation allowed after the first token arrives.
-TIME_BUDGET = 1.5
 
 
 @dataclass(frozen=True)
@@ -269,15 +267,13 @@ class CompletionService:
         assert self.template is not None
         s = self.settings
         p, context = self._plan(req, commit=commit)
-        line_start = req.text.rfind("\n", 0, req.offset) + 1
-        line_end = req.text.find("\n", req.offset)
-        line_prefix = req.text[line_start:req.offset]
-        line_suffix = req.text[req.offset:len(req.text) if line_end < 0 else line_end].rstrip("\r")
-        shape = decide_shape(line_prefix, line_suffix, allow_multiline=s.multiline)
+        shape = syntax_shape(req.text, req.offset, req.language_id, req.path,
+                             allow_multiline=s.multiline)
         prompt = self._prompt(req, p, context)
         stops = self.template.stop + (("\n",) if not shape.multiline else ())
         gen = GenerationRequest(prompt=prompt, max_tokens=s.max_tokens, stop=stops,
-                                temperature=s.temperature, time_budget=TIME_BUDGET)
+                                temperature=s.temperature,
+                                time_budget=0.0 if req.invoked else s.time_budget)
         stats = GenerationStats()
         raw = ""
         self.counters.model_calls += 1
@@ -301,6 +297,8 @@ class CompletionService:
             log.debug("completion for %s cancelled (%s)", req.uri, token.reason)
             return None
         text = finish(raw, shape, req.text[req.offset:req.offset + len(p.anchor.suffix)])
+        if text:
+            text = check_parse(req.text, req.offset, text, req.language_id, req.path).text
         log.debug("completion raw=%r text=%r stop=%s", raw, text, stats.stop_reason)
         if not text:
             return None

@@ -114,7 +114,7 @@ def test_completion_service_suggests_a_sensible_body(worker: EngineWorker) -> No
         "\n\nprint(is_palindrome('abba'))\n"
     )
     offset = text.index("    \n") + 4
-    s = asyncio.run(svc.complete(CompletionRequest("file:///p.py", text, offset, "/p.py")))
+    s = asyncio.run(svc.complete(CompletionRequest("file:///p.py", text, offset, "/p.py", invoked=True)))
     assert s is not None
     assert "return" in s.text
     assert "s[::-1]" in s.text.replace(" ", "") or "reversed" in s.text
