@@ -81,6 +81,16 @@ def _parse_location(spec: str) -> tuple[Path, int, int]:
     return Path(file_part), line, col
 
 
+def _project_root(path: Path) -> Path:
+    """The nearest enclosing directory that looks like a project (VCS or build file)."""
+    markers = (".git", ".hg", "pyproject.toml", "setup.py", "package.json", "go.mod", "Cargo.toml",
+               "pom.xml", "build.gradle", "CMakeLists.txt", "composer.json", "Gemfile")
+    for parent in path.parents:
+        if any((parent / m).exists() for m in markers):
+            return parent
+    return path.parent
+
+
 def cmd_complete(args: argparse.Namespace) -> int:
     from .completion.service import CompletionRequest
     from .context.document import DocumentError, Position, TextDocument
@@ -111,9 +121,18 @@ def cmd_complete(args: argparse.Namespace) -> int:
         if status.state is not ModelState.READY or not session.completion.ready:
             print(f"qwill: {status.message}", file=sys.stderr)
             return 2
+        ctx = settings.context
+        if ctx.enabled and ctx.definitions and ctx.index_workspace:
+            root = _project_root(path.resolve())
+            stats = await asyncio.to_thread(session.context.index_roots, [root])
+            if args.verbose:
+                print(f"qwill: indexed {stats.symbols} definitions in {stats.files} files under {root}",
+                      file=sys.stderr)
+        session.documents.open(doc.uri, text, 1, "")
         req = CompletionRequest(uri=doc.uri, text=text, offset=offset, path=str(path),
                                 invoked=True)
         s = await session.completion.complete(req)
+        explained = session.context.explain(doc.uri)
         if args.json:
             print(json.dumps({
                 "suggestion": s.text if s else "",
@@ -123,12 +142,16 @@ def cmd_complete(args: argparse.Namespace) -> int:
                 "evaluatedTokens": s.stats.prompt_eval_tokens if s else None,
                 "generatedTokens": s.stats.generated_tokens if s else None,
                 "stopReason": s.stats.stop_reason if s else None,
+                **({"context": explained.as_dict()} if args.explain and explained else {}),
             }))
             return 0
         if s is None:
             print("(no suggestion)")
         else:
             print(s.text)
+        if args.explain:
+            print("\n--- " + (explained.render() if explained else "context: none (window only)"),
+                  file=sys.stderr)
         if args.explain and s is not None:
             print("\n--- prompt ---", file=sys.stderr)
             print(s.prompt, file=sys.stderr)
@@ -222,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("complete", help="print the suggestion at FILE:LINE:COL (1-based)")
     p.add_argument("location")
     _add_model_args(p)
-    p.add_argument("--explain", action="store_true", help="also print the prompt")
+    p.add_argument("--explain", action="store_true",
+                   help="also print which context went in and why (source, path, score, tokens) and the prompt")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=cmd_complete)

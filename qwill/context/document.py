@@ -81,13 +81,7 @@ class TextDocument:
         self._reindex()
 
     def _reindex(self) -> None:
-        starts = [0]
-        text = self.text
-        i = text.find("\n")
-        while i >= 0:
-            starts.append(i + 1)
-            i = text.find("\n", i + 1)
-        self._line_starts = starts
+        self._line_starts = _line_starts(self.text)
 
     @property
     def line_count(self) -> int:
@@ -108,23 +102,7 @@ class TextDocument:
         `strict` rejects lines past the end and columns past the line's end;
         otherwise they are clamped (LSP allows that for edit ranges).
         """
-        if pos.line < 0 or pos.character < 0:
-            raise DocumentError(f"negative position {pos.line}:{pos.character}")
-        if pos.line >= self.line_count:
-            if strict:
-                raise DocumentError(
-                    f"line {pos.line} is outside the document ({self.line_count} lines)"
-                )
-            return len(self.text)
-        line = self.line(pos.line)
-        if pos.character > utf16_len(line):
-            if strict:
-                raise DocumentError(
-                    f"column {pos.character} is past the end of line {pos.line} "
-                    f"({utf16_len(line)} columns)"
-                )
-            return self._line_starts[pos.line] + len(line)
-        return self._line_starts[pos.line] + utf16_to_index(line, pos.character)
+        return _offset_in(self.text, self._line_starts, pos, strict)
 
     def position_at(self, offset: int) -> Position:
         offset = max(0, min(offset, len(self.text)))
@@ -134,25 +112,74 @@ class TextDocument:
 
     def apply(self, changes: Iterable[TextChange]) -> list[AppliedEdit]:
         """Apply changes in order (as LSP sends them); all or nothing."""
+        # Line starts are updated in place of a full re-scan: a keystroke costs
+        # what it changed, not the document's size.
         text = self.text
+        starts = self._line_starts
         applied: list[AppliedEdit] = []
-        scratch = TextDocument(self.uri, text)
         for ch in changes:
             if ch.range is None:
-                applied.append(AppliedEdit(0, len(scratch.text), len(ch.text), scratch.text, ch.text))
-                scratch = TextDocument(self.uri, ch.text)
+                applied.append(AppliedEdit(0, len(text), len(ch.text), text, ch.text))
+                text, starts = ch.text, _line_starts(ch.text)
                 continue
-            start = scratch.offset_at(ch.range.start, strict=False)
-            end = scratch.offset_at(ch.range.end, strict=False)
+            start = _offset_in(text, starts, ch.range.start, False)
+            end = _offset_in(text, starts, ch.range.end, False)
             if end < start:
                 raise DocumentError("edit range ends before it starts")
-            old = scratch.text[start:end]
-            new_text = scratch.text[:start] + ch.text + scratch.text[end:]
+            old = text[start:end]
+            text = text[:start] + ch.text + text[end:]
+            starts = _shift_starts(starts, start, end, ch.text)
             applied.append(AppliedEdit(start, end, start + len(ch.text), old, ch.text))
-            scratch = TextDocument(self.uri, new_text)
-        self.text = scratch.text
-        self._line_starts = scratch._line_starts
+        self.text = text
+        self._line_starts = starts
         return applied
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    i = text.find("\n")
+    while i >= 0:
+        starts.append(i + 1)
+        i = text.find("\n", i + 1)
+    return starts
+
+
+def _shift_starts(starts: list[int], start: int, end: int, new: str) -> list[int]:
+    """Line starts after replacing text[start:end] with `new` (a new list)."""
+    i = bisect.bisect_right(starts, start)  # starts[:i] are unaffected
+    j = bisect.bisect_right(starts, end)  # starts[i:j] began inside the replaced text
+    added = []
+    k = new.find("\n")
+    while k >= 0:
+        added.append(start + k + 1)
+        k = new.find("\n", k + 1)
+    delta = len(new) - (end - start)
+    return starts[:i] + added + [s + delta for s in starts[j:]]
+
+
+def _line_text(text: str, starts: list[int], n: int) -> str:
+    start = starts[n]
+    end = starts[n + 1] - 1 if n + 1 < len(starts) else len(text)
+    s = text[start:end]
+    return s[:-1] if s.endswith("\r") else s
+
+
+def _offset_in(text: str, starts: list[int], pos: Position, strict: bool) -> int:
+    if pos.line < 0 or pos.character < 0:
+        raise DocumentError(f"negative position {pos.line}:{pos.character}")
+    if pos.line >= len(starts):
+        if strict:
+            raise DocumentError(f"line {pos.line} is outside the document ({len(starts)} lines)")
+        return len(text)
+    line = _line_text(text, starts, pos.line)
+    if pos.character > utf16_len(line):
+        if strict:
+            raise DocumentError(
+                f"column {pos.character} is past the end of line {pos.line} "
+                f"({utf16_len(line)} columns)"
+            )
+        return starts[pos.line] + len(line)
+    return starts[pos.line] + utf16_to_index(line, pos.character)
 
 
 Listener = Callable[[TextDocument, list[AppliedEdit]], None]

@@ -36,6 +36,8 @@ _IMPORT_LINE = re.compile(
     r"^\s*(?:from\s+\S+\s+import\b|import\b|export\s+.*\bfrom\b|use\b|using\b|#\s*include\b|require\b"
     r"|.*\brequire\s*\(|.*\bimport\s*\()")
 
+_IMPORT_HINT = re.compile(r"import|require|include|\buse\b|\busing\b")  # cheap filter before _IMPORT_LINE
+
 # Names too common to be worth a lookup.
 _STOP = frozenset("""
 self this cls super None True False null nil true false undefined return if else elif for while in
@@ -143,7 +145,7 @@ def _names_near_cursor(s: Situation, lines_before: int = 40, lines_after: int = 
                 out[name] = (weight, dist)
     # Imported names: the file says it depends on them.
     for line in text.split("\n"):
-        if _IMPORT_LINE.match(line):
+        if _IMPORT_HINT.search(line) and _IMPORT_LINE.match(line):
             for name in identifiers(line):
                 w, d = out.get(name, (0.0, 10_000))
                 out[name] = (min(1.2, w + 0.35), d)

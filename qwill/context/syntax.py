@@ -110,8 +110,22 @@ class SyntaxTree:
         self.data = text.encode("utf-8")
         self._ascii = len(self.data) == len(text)
         self._lines: tuple[list[int], list[int]] | None = None
-        self.tree: Tree = tree if tree is not None else parser_for(spec).parse(self.data)
+        self._tree: Tree = tree if tree is not None else parser_for(spec).parse(self.data)
+        self._stale = False  # edits applied to the old tree, re-parse pending
         self.version = 0  # bumped on every change, for caches
+
+    @property
+    def tree(self) -> Tree:
+        """The current tree. Edits only mark it stale (`Tree.edit` is cheap); the
+        incremental re-parse runs when someone reads it, once for a burst of keystrokes."""
+        if self._stale:
+            self._tree = parser_for(self.spec).parse(self.data, self._tree)
+            self._stale = False
+        return self._tree
+
+    def reparse(self) -> None:
+        """Bring the tree up to date now (e.g. while the editor is idle)."""
+        self.tree  # noqa: B018 - the property re-parses
 
     @property
     def root(self) -> Node:
@@ -159,11 +173,13 @@ class SyntaxTree:
         on the tree, then re-parse incrementally. `new_text`, when given, is the
         document's text after them: any mismatch falls back to a full parse."""
         text = self.text
-        tree = self.tree
+        tree: Tree | None = self._tree
         for e in edits:
             if e.start == 0 and e.old_end == len(text) and e.old_text == text and len(edits) == 1:
                 tree = None  # a full replacement: no point editing the old tree
                 text = e.new_text
+                break
+            if tree is None:
                 break
             start_byte, start_point = _byte_and_point(text, e.start)
             old_bytes = e.old_text.encode("utf-8")
@@ -184,8 +200,11 @@ class SyntaxTree:
         self.data = text.encode("utf-8")
         self._ascii = len(self.data) == len(text)
         self._lines = None
-        self.tree = parser_for(self.spec).parse(self.data, tree) if tree is not None else (
-            parser_for(self.spec).parse(self.data))
+        if tree is None:
+            self._tree = parser_for(self.spec).parse(self.data)
+            self._stale = False
+        else:
+            self._stale = True
         self.version += 1
 
 

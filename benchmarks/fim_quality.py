@@ -1,0 +1,378 @@
+"""Fill-in-the-middle quality with and without code context, on code nobody here wrote.
+
+Corpora:
+- Python: a multi-file package of the running interpreter's standard library
+  (default `email`);
+- TypeScript: rxjs 7.8.1's `src/internal`, fetched with `npm pack` into
+  benchmarks/.work/ (git-ignored).
+
+Cursor positions are chosen deterministically (seeded) on code lines inside
+functions. Single-line cases hide the rest of the line from a token boundary;
+multi-line cases hide a short function's body after its first statement's
+indentation. Each case goes through the real pipeline: a Session with the real
+default model, the document opened in its DocumentStore (with the hidden text
+removed: the index sees the buffer, not the file on disk), a few files it
+imports opened too, the workspace index built over the package, and
+CompletionService.complete(). Scores: exact match and edit similarity
+(1 - Levenshtein / longer length), per language, per configuration (context
+off, all sources, or one source alone), and per source present.
+
+    .venv/bin/python -m benchmarks.fim_quality --single 40 --multi 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from qwill.completion.service import CompletionRequest
+from qwill.config import parse_settings
+from qwill.context.languages import language_for
+from qwill.context.syntax import SyntaxTree, definitions, enclosing_scopes, scope_facts
+from qwill.session import ModelState, Session
+
+WORK = Path(__file__).resolve().parent / ".work"
+RXJS = "rxjs@7.8.1"
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "off": {"enabled": False},
+    "all": {},
+    "definitions": {"scopeOutlines": False, "recentEdits": False, "similarSnippets": False},
+    "scope": {"definitions": False, "recentEdits": False, "similarSnippets": False},
+    "similar": {"definitions": False, "scopeOutlines": False, "recentEdits": False},
+}
+
+
+@dataclass
+class Case:
+    lang: str
+    kind: str  # "single" or "multi"
+    path: str
+    offset: int  # cursor in the original text
+    target: str  # the hidden text
+    end: int  # end of the hidden text in the original
+
+
+@dataclass
+class Outcome:
+    case: int
+    config: str
+    prediction: str
+    exact: bool
+    similarity: float
+    sources: list[str]
+    context_tokens: int
+    seconds: float
+    prompt_tokens: int
+
+
+# -- corpora -------------------------------------------------------------------
+
+def python_corpus(package: str) -> Path:
+    root = Path(sysconfig.get_paths()["stdlib"]) / package
+    if not root.is_dir():
+        sys.exit(f"no standard-library package {package} at {root}")
+    return root
+
+
+def typescript_corpus() -> Path:
+    dest = WORK / "npm"
+    src = dest / "package" / "src" / "internal"
+    if src.is_dir():
+        return src
+    dest.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(["npm", "pack", RXJS, "--silent"], cwd=dest, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        sys.exit(f"npm pack {RXJS} failed: {out.stderr.strip()}")
+    tgz = dest / out.stdout.strip().splitlines()[-1]
+    with tarfile.open(tgz) as tar:
+        tar.extractall(dest, filter="data")
+    return src
+
+
+def corpus_files(root: Path, lang: str) -> list[Path]:
+    exts = {"python": (".py",), "typescript": (".ts",)}[lang]
+    files = [p for p in sorted(root.rglob("*")) if p.suffix in exts and "test" not in p.name
+             and not p.name.endswith(".d.ts") and "__pycache__" not in p.parts]
+    return [p for p in files if 40 <= p.read_text(encoding="utf-8", errors="replace").count("\n") <= 4000]
+
+
+# -- cases ---------------------------------------------------------------------
+
+_TOKEN_BOUNDARY = re.compile(r"(?<=[\w)\]}'\"])(?=[^\w])|(?<=[^\w\s])(?=[\w])|(?<=\s)(?=\S)")
+
+
+def choose_cases(root: Path, lang: str, n_single: int, n_multi: int, seed: int) -> list[Case]:
+    rng = random.Random(f"{seed}:{lang}")
+    spec = language_for(lang)
+    assert spec is not None
+    singles: list[tuple[str, int, int, list[int]]] = []  # path, line start, line end, cut points
+    multis: list[Case] = []
+    texts: dict[str, str] = {}
+    for path in corpus_files(root, lang):
+        text = texts[str(path)] = path.read_text(encoding="utf-8", errors="replace")
+        tree = SyntaxTree(spec, text)
+        offset = 0
+        for line in text.split("\n"):
+            start, offset = offset, offset + len(line) + 1
+            stripped = line.strip()
+            indent = len(line) - len(line.lstrip())
+            if not (12 <= len(stripped) <= 90) or stripped.startswith(("#", "//", "*", "/*", "import", "from ", "\"", "'", "`")):
+                continue
+            facts = scope_facts(tree, text, start + indent)
+            if facts.in_comment or facts.in_string or facts.function is None:
+                continue
+            cuts = [m.start() for m in _TOKEN_BOUNDARY.finditer(line) if indent < m.start() < len(line.rstrip()) - 2]
+            if cuts:
+                singles.append((str(path), start, start + len(line.rstrip()), cuts))
+        for d in definitions(tree, with_snippets=False):
+            if d.kind not in ("function", "method") or not (3 <= d.end_line - d.line <= 9):
+                continue
+            scopes = enclosing_scopes(tree, d.start + 1)
+            body_start = scopes[-1].body_start if scopes else None
+            if body_start is None:
+                continue
+            first_nl = text.find("\n", body_start if lang == "python" else body_start + 1)
+            if first_nl < 0:
+                continue
+            cursor = first_nl + 1
+            cursor += len(text[cursor:]) - len(text[cursor:].lstrip(" \t"))
+            body_end = d.end - (1 if lang == "typescript" else 0)
+            target = text[cursor:body_end].rstrip()
+            if 10 <= len(target) <= 400 and '"""' not in target and "'''" not in target:
+                multis.append(Case(lang, "multi", str(path), cursor, target, cursor + len(target)))
+    rng.shuffle(singles)
+    rng.shuffle(multis)
+    chosen: list[Case] = []
+    per_file: dict[str, int] = defaultdict(int)
+    for path_s, line_start, line_end, cuts in singles:
+        if len(chosen) >= n_single:
+            break
+        if per_file[path_s] >= max(2, n_single // 10):
+            continue  # spread the cases over the package
+        per_file[path_s] += 1
+        cursor = line_start + rng.choice(cuts[: len(cuts) // 2 + 1])  # early in the line: a real target
+        chosen.append(Case(lang, "single", path_s, cursor, texts[path_s][cursor:line_end], line_end))
+    per_file.clear()
+    for c in multis:
+        if sum(x.kind == "multi" for x in chosen) >= n_multi:
+            break
+        if per_file[c.path] >= 2:
+            continue
+        per_file[c.path] += 1
+        chosen.append(c)
+    return chosen
+
+
+# -- scoring -------------------------------------------------------------------
+
+def levenshtein(a: str, b: str) -> int:
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def similarity(a: str, b: str) -> float:
+    if not a and not b:
+        return 1.0
+    return 1.0 - levenshtein(a, b) / max(len(a), len(b))
+
+
+def normalise(s: str, kind: str) -> str:
+    if kind == "single":
+        return s.split("\n", 1)[0].strip()
+    return "\n".join(line.rstrip() for line in s.strip("\n").split("\n")).strip()
+
+
+# -- running -------------------------------------------------------------------
+
+_IMPORT = {
+    "python": re.compile(r"^\s*from\s+(\.+)?([\w.]*)\s+import|^\s*import\s+([\w.]+)", re.M),
+    "typescript": re.compile(r"""from\s+['"](\.{1,2}/[^'"]+)['"]"""),
+}
+
+
+def imported_files(path: Path, root: Path, lang: str, limit: int = 3) -> list[Path]:
+    """Files of the corpus that `path` imports (opened in the editor beside it)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    out: list[Path] = []
+    for m in _IMPORT[lang].finditer(text):
+        if lang == "typescript":
+            cand = (path.parent / m.group(1)).resolve().with_suffix(".ts")
+        else:
+            mod = (m.group(2) or m.group(3) or "").split(".")[-1]
+            cand = root / f"{mod}.py" if mod else root / "__init__.py"
+        if cand.is_file() and cand != path and cand not in out:
+            out.append(cand)
+        if len(out) >= limit:
+            break
+    return out
+
+
+async def run_case(session: Session, case: Case, idx: int, config: str, root: Path) -> Outcome:
+    original = Path(case.path).read_text(encoding="utf-8", errors="replace")
+    text = original[:case.offset] + original[case.end:]
+    uri = Path(case.path).as_uri() + f"#case{idx}-{config}"
+    session.documents.open(uri, text, 1, case.lang)
+    others = [p.as_uri() for p in imported_files(Path(case.path), root, case.lang)]
+    for o in others:
+        session.documents.open(o, Path(o[7:]).read_text(encoding="utf-8", errors="replace"), 1, case.lang)
+    try:
+        req = CompletionRequest(uri=uri, text=text, offset=case.offset, path=case.path,
+                                language_id=case.lang, invoked=True)
+        t0 = time.perf_counter()
+        s = await session.completion.complete(req)
+        seconds = time.perf_counter() - t0
+        explained = session.context.explain(uri)
+        sources = sorted({i.source for i in explained.items if i.included}) if explained else []
+        ctx_tokens = explained.tokens if explained else 0
+    finally:
+        session.documents.close(uri)
+        for o in others:
+            session.documents.close(o)
+    pred = s.text if s else ""
+    exact = normalise(pred, case.kind) == normalise(case.target, case.kind)
+    sim = similarity(normalise(pred, case.kind), normalise(case.target, case.kind))
+    return Outcome(idx, config, pred, exact, round(sim, 4), sources, ctx_tokens, round(seconds, 3),
+                   s.stats.prompt_tokens if s else 0)
+
+
+def summarise(cases: list[Case], outcomes: list[Outcome], configs: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    by = {(o.case, o.config): o for o in outcomes}
+    for lang in sorted({c.lang for c in cases}):
+        for kind in ("single", "multi"):
+            idxs = [i for i, c in enumerate(cases) if c.lang == lang and c.kind == kind]
+            if not idxs:
+                continue
+            for cfg in configs:
+                got = [by[(i, cfg)] for i in idxs if (i, cfg) in by]
+                if not got:
+                    continue
+                rows.append({"lang": lang, "kind": kind, "config": cfg, "n": len(got),
+                             "exact": round(100 * sum(o.exact for o in got) / len(got), 1),
+                             "similarity": round(100 * sum(o.similarity for o in got) / len(got), 1),
+                             "ctx_tokens": round(sum(o.context_tokens for o in got) / len(got)),
+                             "seconds": round(sum(o.seconds for o in got) / len(got), 2)})
+            if "off" in configs and "all" in configs:
+                for source in ("definitions", "scope", "similar", "recent-edits"):
+                    with_src = [i for i in idxs if (i, "all") in by and source in by[(i, "all")].sources]
+                    if not with_src:
+                        continue
+                    off = [by[(i, "off")] for i in with_src if (i, "off") in by]
+                    on = [by[(i, "all")] for i in with_src]
+                    rows.append({"lang": lang, "kind": kind, "config": f"cases with {source}: off -> all",
+                                 "n": len(on),
+                                 "exact": f"{100 * sum(o.exact for o in off) / max(1, len(off)):.1f} -> "
+                                          f"{100 * sum(o.exact for o in on) / len(on):.1f}",
+                                 "similarity": f"{100 * sum(o.similarity for o in off) / max(1, len(off)):.1f} -> "
+                                               f"{100 * sum(o.similarity for o in on) / len(on):.1f}",
+                                 "ctx_tokens": "", "seconds": ""})
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    out = ["| language | target | configuration | cases | exact match % | edit similarity % | context tokens | s/case |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['lang']} | {r['kind']} | {r['config']} | {r['n']} | {r['exact']} | {r['similarity']} "
+                   f"| {r['ctx_tokens']} | {r['seconds']} |")
+    return "\n".join(out)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    configs = args.configs.split(",")
+    for c in configs:
+        if c not in CONFIGS:
+            sys.exit(f"unknown configuration {c}; known: {', '.join(CONFIGS)}")
+    corpora: dict[str, Path] = {}
+    if "python" in args.langs:
+        corpora["python"] = python_corpus(args.python_package)
+    if "typescript" in args.langs:
+        corpora["typescript"] = typescript_corpus()
+    cases: list[Case] = []
+    for lang, root in corpora.items():
+        cases += choose_cases(root, lang, args.single, args.multi, args.seed)
+    print(f"{len(cases)} cases: " + ", ".join(
+        f"{lang} {sum(c.lang == lang and c.kind == k for c in cases)} {k}"
+        for lang in corpora for k in ("single", "multi")), file=sys.stderr)
+    raw = {"engine": {"model": args.model},
+           "completion": {"linesBefore": args.lines_before, "linesAfter": args.lines_after},
+           "context": {"tokenBudget": args.budget}}
+    settings = parse_settings(raw).settings
+    session = Session(settings)
+    session.completion.speculate = False  # measure the request, not background work
+    status = await session.load_model()
+    if status.state is not ModelState.READY or not session.completion.ready:
+        sys.exit(f"model not ready: {status.message}")
+    outcomes: list[Outcome] = []
+    t_start = time.perf_counter()
+    WORK.mkdir(parents=True, exist_ok=True)
+    stream = (WORK / f"fim_quality-{int(time.time())}.jsonl").open("w")
+    for lang, root in corpora.items():
+        stats = session.context.index_roots([root])
+        print(f"{lang}: indexed {stats.files} files, {stats.symbols} definitions in {stats.seconds:.2f}s",
+              file=sys.stderr)
+        for idx, case in enumerate(cases):
+            if case.lang != lang:
+                continue
+            for cfg in configs:
+                session.context.settings = parse_settings(
+                    {"context": {"tokenBudget": args.budget, **CONFIGS[cfg]}}).settings.context
+                o = await run_case(session, case, idx, cfg, root)
+                outcomes.append(o)
+                stream.write(json.dumps({"case": asdict(case), **asdict(o)}) + "\n")
+                stream.flush()
+                if args.verbose:
+                    print(f"[{idx} {case.kind} {cfg}] {'OK ' if o.exact else '   '} {o.similarity:.2f} "
+                          f"{o.seconds:.1f}s ctx={o.context_tokens} {o.sources} "
+                          f"want={case.target[:60]!r} got={o.prediction[:60]!r}", file=sys.stderr)
+    session.close()
+    stream.close()
+    rows = summarise(cases, outcomes, configs)
+    table = markdown(rows)
+    print(table)
+    out = WORK / f"fim_quality-{int(time.time())}.json"
+    out.write_text(json.dumps({"args": vars(args), "cases": [asdict(c) for c in cases],
+                               "outcomes": [asdict(o) for o in outcomes], "rows": rows,
+                               "seconds": round(time.perf_counter() - t_start, 1)}, indent=1))
+    print(f"\nraw results: {out} ({time.perf_counter() - t_start:.0f}s)", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--langs", default="python,typescript")
+    p.add_argument("--python-package", default="email")
+    p.add_argument("--single", type=int, default=40, help="single-line cases per language")
+    p.add_argument("--multi", type=int, default=12, help="multi-line cases per language")
+    p.add_argument("--configs", default="off,all", help=f"comma-separated: {', '.join(CONFIGS)}")
+    p.add_argument("--budget", type=int, default=512, help="context token budget")
+    p.add_argument("--lines-before", type=int, default=40)
+    p.add_argument("--lines-after", type=int, default=10)
+    p.add_argument("--model", default="default")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("-v", "--verbose", action="store_true")
+    return asyncio.run(main_async(p.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
