@@ -9,6 +9,7 @@ its default, and unknown keys are reported too.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -337,6 +338,10 @@ def parse_settings(raw: Any, base: Settings | None = None) -> SettingsResult:
     # Flat clients (LSP4IJ's settings.json, VS Code style) send `qwill.engine.model` keys.
     data = _expand_dotted(data)
     problems.extend(_walk_unknown(data, Settings, ""))
+    # snake_case keys become their camelCase aliases, so that an update merges over
+    # the base's (camelCase) values instead of losing to them
+    data = _aliased(data, Settings)
+    previous = base.model_dump(by_alias=True) if base is not None else {}
     if base is not None:
         merged = base.model_dump(by_alias=True)
         _deep_update(merged, data)
@@ -346,20 +351,57 @@ def parse_settings(raw: Any, base: Settings | None = None) -> SettingsResult:
             return SettingsResult(Settings.model_validate(data), problems)
         except ValidationError as err:
             for e in err.errors():
-                loc = tuple(e["loc"])
-                name = ".".join(str(p) for p in loc)
-                problems.append(f"invalid setting '{name}': {e['msg']}; using the default")
+                name = ".".join(str(p) for p in e["loc"])
+                # the setting itself, not an item of a list setting
+                loc = tuple(str(p) for p in itertools.takewhile(lambda p: isinstance(p, str), e["loc"]))
                 if not loc:
+                    problems.append(f"invalid setting '{name}': {e['msg']}; using the default")
                     return SettingsResult(base or Settings(), problems)
-                _drop(data, loc)
-                if base is not None:
+                prev = _lookup(previous, loc)
+                if prev is _MISSING:
+                    problems.append(f"invalid setting '{name}': {e['msg']}; using the default")
+                    _drop(data, loc)
+                else:
                     # fall back to the previous value rather than the default
-                    prev: Any = base.model_dump(by_alias=True)
-                    for part in loc:
-                        prev = prev.get(part) if isinstance(prev, dict) else None
-                    if prev is not None:
-                        problems[-1] = problems[-1].replace("using the default", "keeping the previous value")
+                    problems.append(f"invalid setting '{name}': {e['msg']}; keeping the previous value")
+                    _put(data, loc, prev)
     return SettingsResult(base or Settings(), problems)
+
+
+_MISSING = object()
+
+
+def _lookup(node: Any, loc: tuple[str, ...]) -> Any:
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _put(raw: dict[str, Any], loc: tuple[str, ...], value: Any) -> None:
+    node = raw
+    for part in loc[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[loc[-1]] = value
+
+
+def _aliased(raw: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """`raw` with field names replaced by their aliases, recursively."""
+    fields: dict[str, tuple[str, Any]] = {}
+    for name, info in model.model_fields.items():
+        fields[name] = fields[info.alias or name] = (info.alias or name, info)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        alias, info = fields.get(key, (key, None))
+        sub = info.annotation if info is not None else None
+        if isinstance(sub, type) and issubclass(sub, BaseModel) and isinstance(value, dict):
+            value = _aliased(value, sub)
+        out[alias] = value
+    return out
 
 
 def _expand_dotted(data: dict[str, Any]) -> dict[str, Any]:
