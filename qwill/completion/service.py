@@ -144,6 +144,8 @@ class CompletionService:
     # -- the request path ----------------------------------------------------------
     async def complete(self, req: CompletionRequest, cancel: CancelToken | None = None) -> Suggestion | None:
         """The suggestion for `req`, or None (not ready, nothing sensible, cancelled)."""
+        if req.selected is not None:
+            return await self._complete_selected(req, cancel)
         self.counters.requests += 1
         if not self.settings.enabled or not self.ready:
             return None
@@ -179,6 +181,22 @@ class CompletionService:
             return None
         result.seconds = time.perf_counter() - t0
         return result
+
+    async def _complete_selected(self, req: CompletionRequest, cancel: CancelToken | None) -> Suggestion | None:
+        """The editor's completion popup has an item selected: the suggestion must
+        start with that item's text and replace the range the item would replace."""
+        assert req.selected is not None
+        start, end, chosen = req.selected
+        if not (0 <= start <= end <= len(req.text)) or end > req.offset + len(chosen):
+            return None
+        text = req.text[:start] + chosen + req.text[end:]
+        inner = CompletionRequest(req.uri, text, start + len(chosen), req.path, req.language_id,
+                                  req.invoked)
+        s = await self.complete(inner, cancel)
+        if s is None:
+            return Suggestion(chosen, start, req.offset, source="selected") if chosen else None
+        return Suggestion(chosen + s.text, start, req.offset, source=s.source, seconds=s.seconds,
+                          stats=s.stats, prompt=s.prompt, context=s.context)
 
     async def _join(self, req: CompletionRequest) -> Suggestion | None:
         """Wait for a running generation the new text extends, and use its rest."""
@@ -259,7 +277,10 @@ class CompletionService:
     def _prompt(self, req: CompletionRequest, p: Plan, context: Sequence[ContextFile]) -> str:
         assert self.template is not None
         a = p.anchor
-        return self.template.render(a.prefix, a.suffix, middle=p.middle, path=req.path,
+        # Context blocks name files relative to the workspace; the current file too.
+        shown = getattr(getattr(self, "context_provider", None), "display_path", None)
+        path = shown(req.path) if shown is not None and context else req.path
+        return self.template.render(a.prefix, a.suffix, middle=p.middle, path=path,
                                     context=context)
 
     async def _generate(self, req: CompletionRequest, token: CancelToken,
@@ -328,12 +349,13 @@ class CompletionService:
 
         self._spec_task = asyncio.ensure_future(run())
 
-    async def warm(self, uri: str, text: str, offset: int, path: str | None = None) -> None:
+    async def warm(self, uri: str, text: str, offset: int, path: str | None = None,
+                   language_id: str = "") -> None:
         """Evaluate the prompt for a new place ahead of the first keystroke there."""
-        if not self.ready or uri in self._flights:
+        if not self.ready or self._flights:
             return
         self._cancel_speculation()
-        req = CompletionRequest(uri, text, offset, path)
+        req = CompletionRequest(uri, text, offset, path, language_id)
         anchor = new_anchor(uri, text, offset, self._limits())
         context = self._context(req, Plan(anchor, "", True, "warm").window(offset))
         self._anchors[uri] = (anchor, context)

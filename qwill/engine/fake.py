@@ -45,8 +45,11 @@ class FakeEngine:
     ) -> Iterator[str]:
         self.history.append(request)
         self.started.set()
-        text = self.responses.popleft() if self.responses else self.default
         stats.prompt_tokens = stats.prompt_eval_tokens = len(self.tokenize(request.prompt))
+        if request.max_tokens <= 0:  # prompt evaluation only (warm-up): no answer consumed
+            stats.stop_reason = "length"
+            return
+        text = self.responses.popleft() if self.responses else self.default
         out = ""
         for piece in _PIECE.findall(text):
             if cancel.cancelled:

@@ -204,3 +204,19 @@ async def test_cancel_request_stops_generation(fake_script) -> None:
         nxt = await asyncio.wait_for(
             client.text_document_inline_completion_async(inline_params(URI, 1, 4)), 5)
         assert [i.insert_text for i in nxt.items] == ["return a + b"]
+
+
+async def test_selected_completion_item_is_the_start_of_the_suggestion(fake_script) -> None:
+    text = "import os\n\nos.pa\n"
+    async with lsp_session(fake_script(["('a', 'b')"])) as (client, _):
+        open_doc(client, URI, text)
+        params = inline_params(URI, 2, 5)
+        params.context.selected_completion_info = types.SelectedCompletionInfo(
+            range=types.Range(start=types.Position(line=2, character=3),
+                              end=types.Position(line=2, character=5)),
+            text="path.join")
+        result = await client.text_document_inline_completion_async(params)
+        item = result.items[0]
+        assert item.insert_text == "path.join('a', 'b')"
+        assert item.range == types.Range(start=types.Position(line=2, character=3),
+                                         end=types.Position(line=2, character=5))

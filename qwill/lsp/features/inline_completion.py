@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -37,6 +38,11 @@ def register(server: QwillServer) -> None:
     ) -> types.InlineCompletionList | None:
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         doc, req = completion_request(ls, params.text_document.uri, params.position, invoked)
+        info = params.context.selected_completion_info
+        if info is not None:
+            start = convert.offset_or_error(doc, info.range.start)
+            end = convert.offset_or_error(doc, info.range.end)
+            req = dataclasses.replace(req, selected=(start, end, info.text))
         suggestion = await ls.session.completion.complete(req)
         if suggestion is None:
             return types.InlineCompletionList(items=[])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
@@ -12,12 +13,46 @@ from .. import convert
 if TYPE_CHECKING:
     from ..server import QwillServer
 
+CURSOR_NOTIFICATION = "qwill/didMoveCursor"
+_warm_tasks: set[asyncio.Future[None]] = set()
+
+
+def _warm(ls: QwillServer, uri: str, offset: int) -> None:
+    doc = ls.session.documents.get(uri)
+    if doc is None or not ls.session.completion.ready:
+        return
+    task = asyncio.ensure_future(ls.session.completion.warm(
+        uri, doc.text, offset, convert.uri_to_path(uri), doc.language_id))
+    _warm_tasks.add(task)
+    task.add_done_callback(_warm_tasks.discard)
+
 
 def register(server: QwillServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: QwillServer, params: types.DidOpenTextDocumentParams) -> None:
         td = params.text_document
         ls.session.documents.open(td.uri, td.text, td.version, td.language_id)
+        # Evaluate the head of the file while the user reads it (cancelled by any request).
+        _warm(ls, td.uri, 0)
+
+    @server.feature(CURSOR_NOTIFICATION)
+    def did_move_cursor(ls: QwillServer, params: Any) -> None:
+        """`qwill/didMoveCursor` {textDocument: {uri}, position}: sent by our clients
+        when the cursor rests in a new place, so the first keystroke there is cheap."""
+        try:
+            uri = params.textDocument.uri
+            pos = types.Position(line=int(params.position.line), character=int(params.position.character))
+        except (AttributeError, TypeError, ValueError):
+            ls.log_message("qwill/didMoveCursor needs textDocument.uri and position", types.MessageType.Warning)
+            return
+        doc = ls.session.documents.get(uri)
+        if doc is None:
+            return
+        try:
+            offset = doc.offset_at(convert.position(pos))
+        except DocumentError:
+            return
+        _warm(ls, uri, offset)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: QwillServer, params: types.DidChangeTextDocumentParams) -> None:
