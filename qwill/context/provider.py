@@ -34,6 +34,7 @@ from .sources import (
     RecentEdits,
     Situation,
     definition_candidates,
+    display_path,
     estimate_tokens,
     recent_edit_candidates,
     scope_candidates,
@@ -157,6 +158,10 @@ class ContextProvider:
     @property
     def roots(self) -> list[str]:
         return [r.as_posix() for r in self.index.roots]
+
+    def display_path(self, path: str | None) -> str | None:
+        """`path` as context blocks name files: relative to its workspace folder."""
+        return display_path(path, self.roots) if path else path
 
     # -- the provider ------------------------------------------------------------------
     def __call__(self, req: Any, window: Any) -> Sequence[ContextFile]:
