@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..context.document import DocumentStore, Position, TextDocument
 from ..context.languages import CLASS_LIKE, LanguageSpec
-from ..context.syntax import Scope, SyntaxStore
+from ..context.syntax import Scope, SyntaxStore, outline
 from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
 from ..engine.chat import ChatMessage, ChatTemplateError
 from ..engine.worker import EngineWorker
@@ -53,6 +53,7 @@ FIX_CONTEXT_LINES = 8
 EXPLAIN_MAX_TOKENS = 512
 DOC_MAX_TOKENS = 256
 EXISTING_TESTS_MAX_CHARS = 2000
+CLASS_OUTLINE_LINES = 60  # a longer class is shown to the docstring prompt as an outline
 
 
 @dataclass
@@ -268,7 +269,11 @@ class ActionService:
         tree = snap.tree
         place = doc_comments.placement(tree, scope)
         ls, le = line_region(snap.text, scope.start, scope.end)
-        shown, _ = dedent(snap.text[ls:le])
+        code = snap.text[ls:le]
+        if scope.kind in CLASS_LIKE and code.count("\n") > CLASS_OUTLINE_LINES:
+            # a big class is described by its members' signatures, not their bodies
+            code = _indent_of_line(snap.text, scope.start) + outline(tree, scope) + "\n"
+        shown, _ = dedent(code)
         noun = doc_comments.doc_noun(lang)
         title = f"Qwill: Document `{scope.name}`"
 
@@ -390,6 +395,11 @@ def _context_size(extra: dict[str, str], context_length: int | None) -> int:
         return int(extra.get("n_ctx", "")) if extra.get("n_ctx") else int(context_length or 4096)
     except ValueError:
         return 4096
+
+
+def _indent_of_line(text: str, offset: int) -> str:
+    line = text[text.rfind("\n", 0, offset) + 1:offset]
+    return line if not line.strip() else ""
 
 
 def _lines(code: str) -> int:

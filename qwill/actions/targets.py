@@ -100,7 +100,7 @@ class ActionTarget:
             raise ActionError("expected an object with `uri` and `range`")
         name = raw.get("action", kind.value if kind else None)
         try:
-            k = ActionKind(name) if kind is None else kind
+            k = ActionKind(str(name)) if kind is None else kind
         except ValueError:
             raise ActionError(f"unknown action {name!r}; expected one of "
                               f"{', '.join(k.value for k in ActionKind)}") from None

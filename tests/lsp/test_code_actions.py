@@ -453,3 +453,16 @@ async def test_bad_command_arguments_are_errors_and_the_server_stays_up(fake_scr
         assert none["status"] == "error" and "no problem to fix" in none["message"]
         actions = await client.text_document_code_action_async(_params(uri, 7, 25, diagnostics=[UNDEFINED]))
         assert _by_title(actions, "Fix")
+
+
+async def test_a_client_that_cannot_create_files_is_told_so(fake_script, tmp_path) -> None:
+    uri, _ = _project(tmp_path)
+    async with lsp_session(fake_script([TESTS]), client_name="emacs") as (client, _):
+        editor = Editor(client)
+        editor.open(uri, SOURCE)
+        actions = await client.text_document_code_action_async(_params(uri, 11, 8))
+        tests = _by_title(actions, "Generate tests")
+        result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command=tests.command.command, arguments=tests.command.arguments))
+        assert result["status"] == "error" and "cannot create files" in result["message"]
+        assert not editor.applied and not (tmp_path / "tests").exists()

@@ -202,3 +202,15 @@ def test_targets_round_trip_and_bad_input() -> None:
                       "ends before")]:
         with pytest.raises(ActionError, match=why):
             ActionTarget.from_json(raw)
+
+
+async def test_a_big_class_is_documented_from_its_outline(env) -> None:
+    svc, fake, _, docs = env
+    methods = "".join(f"\n    def m{i}(self):\n        return {i} * SECRET\n" for i in range(30))
+    doc = docs.open("file:///tmp/big.py", "class Big:\n    size = 3\n" + methods, 1, "python")
+    fake.enqueue("A class with many methods.")
+    result = await svc.run(ActionTarget(ActionKind.DOCSTRING, doc.uri, Position(0, 3), Position(0, 3), 1))
+    assert result.ok, result.error
+    prompt = fake.history[0].prompt
+    assert "def m29(self):" in prompt and "SECRET" not in prompt
+    assert result.change.files[0].result().startswith('class Big:\n    """A class with many methods."""\n    size = 3')
