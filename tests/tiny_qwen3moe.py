@@ -10,6 +10,7 @@ loads and generates in llama.cpp in about a second on a laptop CPU.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,25 +227,26 @@ def write_tiny_qwen3next(path: Path, tokenizer_source: Path | None, *, seed: int
     return path
 
 
-def tiny_moe_file(tmp_path_factory: pytest.TempPathFactory, default_model_path: Path) -> Path:
-    """The tiny qwen3moe GGUF with the real tokenizer, written once per test run."""
-    target = tmp_path_factory.getbasetemp() / "tiny-qwen3moe.gguf"
+def _written_once(tmp_path_factory: pytest.TempPathFactory, name: str, write: Callable[[Path], Path]) -> Path:
+    """One file per test run, shared by every module that asks for it."""
+    target = tmp_path_factory.getbasetemp() / name
     if not target.exists():
-        write_tiny_qwen3moe(target, default_model_path)
+        write(target)
     return target
+
+
+def tiny_moe_file(tmp_path_factory: pytest.TempPathFactory, default_model_path: Path) -> Path:
+    """The tiny qwen3moe GGUF with the real tokenizer."""
+    return _written_once(tmp_path_factory, "tiny-qwen3moe.gguf",
+                         lambda p: write_tiny_qwen3moe(p, default_model_path))
 
 
 def toy_moe_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same structure with a 64-token toy vocabulary: header-level tests, no llama.cpp."""
-    target = tmp_path_factory.getbasetemp() / "toy-qwen3moe.gguf"
-    if not target.exists():
-        write_tiny_qwen3moe(target, None)
-    return target
+    return _written_once(tmp_path_factory, "toy-qwen3moe.gguf", lambda p: write_tiny_qwen3moe(p, None))
 
 
 def tiny_next_file(tmp_path_factory: pytest.TempPathFactory, default_model_path: Path) -> Path:
-    """The tiny qwen3next GGUF with the real tokenizer, written once per test run."""
-    target = tmp_path_factory.getbasetemp() / "tiny-qwen3next.gguf"
-    if not target.exists():
-        write_tiny_qwen3next(target, default_model_path)
-    return target
+    """The tiny qwen3next GGUF with the real tokenizer."""
+    return _written_once(tmp_path_factory, "tiny-qwen3next.gguf",
+                         lambda p: write_tiny_qwen3next(p, default_model_path))
