@@ -107,7 +107,8 @@ class AgentResult:
 
 
 SYSTEM_PROMPT = """You are Qwill, a coding agent working in the workspace `{name}`.
-Use the tools to read, search, edit and test the code; paths are relative to the workspace root.
+Use the tools to read, search, edit and test the code. Paths are relative to the workspace root
+(for example `src/app.py`, not `{name}/src/app.py`).
 Rules:
 - Read a file before editing it. edit_file needs old_text copied exactly from the file (it must match once).
 - Make small, focused edits. Every edit is reviewed by the user; if one is rejected, do not repeat it.
@@ -219,6 +220,19 @@ class Agent:
         tools = self.tools if self._native_tools(fmt) else None
         return fmt.render(session.messages, tools=tools, add_generation_prompt=True)
 
+    @staticmethod
+    def _overview(session: AgentSession, limit: int = 60) -> str:
+        """The workspace's files, shown once with the first task (small models need it)."""
+        files = []
+        for rel in session.workspace.walk():
+            files.append(rel)
+            if len(files) > limit:
+                break
+        if not files:
+            return "\n\nThe workspace is empty."
+        more = "\n..." if len(files) > limit else ""
+        return "\n\nFiles in the workspace:\n" + "\n".join(files[:limit]) + more
+
     def _emit(self, session: AgentSession, kind: str, step: int, **data: Any) -> None:
         try:
             self.on_event(AgentEvent(kind, session.id, step, data))
@@ -257,11 +271,12 @@ class Agent:
     async def _run(self, session: AgentSession, task: str, cancel: CancelToken) -> AgentResult:
         s = self.settings
         fmt = self._format()
-        if not session.messages:
+        first_turn = not session.messages
+        if first_turn:
             session.messages.append(self._system(session, fmt))
         elif self._compact(session, fmt):
             self._emit(session, "compacted", session.step)
-        session.messages.append(ChatMessage("user", task))
+        session.messages.append(ChatMessage("user", task + (self._overview(session) if first_turn else "")))
         result = AgentResult("done", "", 0)
         self._emit(session, "start", session.step, task=task)
         history: list[list[str]] = []  # call keys per step, for loop detection

@@ -59,6 +59,12 @@ class Workspace:
         if "\x00" in raw:
             raise PathError("path contains a NUL byte")
         p = Path(raw)
+        # Models often prefix the workspace's own name ("proj/src/a.py"): drop it
+        # when nothing by that name exists at the root.
+        parts = p.parts
+        if (not p.is_absolute() and len(parts) > 1 and parts[0] == self.root.name
+                and not (self.root / parts[0]).exists()):
+            p = Path(*parts[1:])
         if p.is_absolute():
             candidate = p
         else:

@@ -134,6 +134,7 @@ async def test_history_is_append_only_and_prompts_extend_each_other(repo: Path, 
         assert prompts[i + 1].startswith(prompts[i] + outputs[i]), f"step {i + 2} rewrote history"
     # the tool list is rendered once, in the system turn, the same bytes every step
     assert prompts[0].count('"name": "edit_file"') == 1
+    assert "Files in the workspace:\nREADME.md\ngeo.py" in prompts[0]  # once, with the first task
     assert all(r.slot == "agent" for r in h.engine.history)
     assert [s.step for s in result.stats] == [1, 2, 3, 4]
     stats = h.kinds("stats")

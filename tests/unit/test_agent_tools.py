@@ -65,6 +65,8 @@ def test_rel_normalises(ws: Workspace) -> None:
     assert ws.rel("file://" + str(ws.root / "pkg" / "app.py")) == "pkg/app.py"
     with pytest.raises(PathError):
         ws.rel("pkg/../../x")
+    # a model that prefixes the workspace's own name
+    assert ws.rel("repo/pkg/app.py") == "pkg/app.py"
 
 
 async def test_read_file_line_ranges_and_live_buffer(ws: Workspace) -> None:
