@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from .sources import (
     similar_candidates,
 )
 from .syntax import ScopeFacts, SyntaxStore, SyntaxTree, scope_facts
-from .workspace_index import IndexLimits, WorkspaceIndex, uri_to_path
+from .workspace_index import IndexLimits, IndexStats, ProgressFn, WorkspaceIndex, uri_to_path
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class ContextProvider:
                  index: WorkspaceIndex | None = None) -> None:
         self.documents = documents
         self.syntax = syntax
-        self.settings = settings or ContextSettings()
+        self.settings = settings or ContextSettings.model_validate({})
         self.index = index or WorkspaceIndex(IndexLimits(
             max_files=self.settings.max_index_files, max_symbols=self.settings.max_index_symbols))
         self.recent = RecentEdits()
@@ -277,7 +277,7 @@ class ContextProvider:
         return ContextResult(tuple(files), items, used, budget, kept=kept)
 
     # -- the index ----------------------------------------------------------------
-    def index_roots(self, roots: Sequence[str | Path], progress: Any = None,
-                    should_stop: Any = None) -> Any:
+    def index_roots(self, roots: Sequence[str | Path], progress: ProgressFn | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> IndexStats:
         """Build the workspace index over `roots` (blocking; run it in a thread)."""
         return self.index.build(roots, progress=progress, should_stop=should_stop)

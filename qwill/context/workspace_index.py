@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pathspec
 
@@ -86,7 +87,7 @@ class _FileEntry:
 @dataclass
 class _Ignore:
     base: Path
-    spec: pathspec.PathSpec
+    spec: pathspec.PathSpec[Any]
 
 
 def _load_ignore(directory: Path, names: Iterable[str] = (".gitignore",)) -> _Ignore | None:
