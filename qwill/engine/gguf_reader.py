@@ -334,6 +334,8 @@ def read_gguf_header(path: str | Path, *, keep_arrays: bool = False) -> GGUFHead
             offset = r.u64()
             tensors.append(TensorInfo(name, shape, ggml_type, offset))
         header_end = fh.tell()
+    if header_end > size:  # a skipped array (seek, not read) ran past the end
+        raise GGUFError(f"{p}: file is truncated (GGUF header ends early)")
     header = GGUFHeader(path=p, version=version, metadata=metadata, tensors=tensors, file_size=size)
     alignment = int(metadata.get("general.alignment", 32) or 32)
     data_start = (header_end + alignment - 1) // alignment * alignment
