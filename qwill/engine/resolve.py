@@ -208,7 +208,8 @@ def resolve_hub(spec: str, *, offline: bool, cache_dir: str | None = None,
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
     except ImportError:  # pragma: no cover - a declared dependency
         raise ModelError("huggingface_hub is not installed: pip install huggingface_hub") from None
-    offline = offline or os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "yes")
+    # read as huggingface_hub reads it
+    offline = offline or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
     m_file = _HF_FILE.match(spec)
     m_quant = None if m_file else _HF_QUANT.match(spec)
     if not m_file and not m_quant:
