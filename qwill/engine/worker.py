@@ -43,6 +43,7 @@ class EngineWorker:
                 break
             fn, fut = job
             if not fut.set_running_or_notify_cancel():
+                self.pending -= 1  # cancelled while queued
                 continue
             try:
                 fut.set_result(fn())
