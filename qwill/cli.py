@@ -60,7 +60,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings_from_args(args)
-    server = create_server(Session(settings))
+    from .session import isolated_factory
+
+    server = create_server(Session(settings, engine_factory=isolated_factory))
     if args.tcp is not None:
         if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_remote:
             sys.exit("qwill: refusing to listen on a non-loopback address without --allow-remote")

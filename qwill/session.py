@@ -234,3 +234,14 @@ def _default_agent_factory(settings: Settings, progress: ProgressFn | None) -> E
 def _default_factory(settings: Settings, progress: ProgressFn | None) -> Engine:
     return load_engine(settings.engine, fim_override=settings.completion.fim_template,
                        progress=progress)
+
+
+def isolated_factory(settings: Settings, progress: ProgressFn | None) -> Engine:
+    """Local models run in a child process (a llama.cpp crash cannot take the server
+    down); remote engines are network clients and stay in-process."""
+    if settings.engine.backend != "local":
+        return _default_factory(settings, progress)
+    from .engine.isolated import IsolatedEngine
+
+    return IsolatedEngine(settings.engine, fim_override=settings.completion.fim_template,
+                          progress=progress)

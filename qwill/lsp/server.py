@@ -52,6 +52,17 @@ class QwillServer(LanguageServer):
         # called after `initialized` (model loading has started), e.g. the workspace index
         self.on_initialized: list[Callable[[], None]] = []
 
+    # -- transports: our reader checks framing and JSON-RPC before pygls (framing.py) --
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        from .framing import serve_stdio
+
+        serve_stdio(self, stdin, stdout)
+
+    def start_tcp(self, host: str, port: int) -> None:
+        from .framing import serve_tcp
+
+        serve_tcp(self, host, port)
+
     # -- helpers used by features -------------------------------------------------
     def show(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"Qwill: {message}"))
@@ -70,6 +81,7 @@ class QwillServer(LanguageServer):
                 "expertUsedCount": info.expert_used_count, "fimTemplate": info.fim_template,
                 "activeParameters": info.active_parameters or info.parameters,
                 "placement": info.placement, "memory": info.memory,
+                "engineProcess": int(info.extra["pid"]) if info.extra.get("pid", "").isdigit() else None,
             }
         self.protocol.notify(STATUS_NOTIFICATION, payload)
         if status.state is ModelState.ERROR:

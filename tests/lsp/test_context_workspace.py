@@ -71,8 +71,9 @@ def _to_dict(obj: Any) -> Any:
 async def test_index_is_built_with_progress_and_definitions_reach_the_context(
         tmp_path: Path, fake_script) -> None:
     make_workspace(tmp_path)
-    async with lsp_session(fake_script(default="x"), workspace=str(tmp_path)) as (client, _):
+    async with lsp_session(fake_script(default="x"), workspace=str(tmp_path), wait=False) as (client, status):
         done = await wait_index(client)
+        await status.wait_ready()
         assert (getattr(done, "files", None) or done["files"]) == 2
         # $/progress: begin ... end for the index token
         index_tokens = [t for t in client.progress_reports if str(t).startswith("qwill-index-")]
@@ -96,8 +97,9 @@ async def test_index_is_built_with_progress_and_definitions_reach_the_context(
 
 async def test_watched_files_and_saves_update_the_index(tmp_path: Path, fake_script) -> None:
     make_workspace(tmp_path)
-    async with lsp_session(fake_script(default="x"), workspace=str(tmp_path)) as (client, _):
+    async with lsp_session(fake_script(default="x"), workspace=str(tmp_path), wait=False) as (client, status):
         await wait_index(client)
+        await status.wait_ready()
         uri = (tmp_path / "pkg" / "app.py").as_uri()
         text = APP + "    v = lerp(\n"
         open_doc(client, uri, text)
