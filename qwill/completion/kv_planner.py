@@ -19,6 +19,7 @@ re-anchor.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from .prompt import Window
@@ -92,14 +93,19 @@ def anchored_window(text: str, at: int, lines_before: int, lines_after: int,
     line_no = len(starts) - 1
     first = max(0, line_no - lines_before)
     first -= first % START_GRID
-    while starts[first] < at - prefix_chars and first < line_no:
-        # over budget: move down by whole grid steps (still on the grid)
-        first = min(line_no, first + START_GRID)
     if starts[first] < at - prefix_chars:
-        first = line_no
-    start = starts[first]
+        # over budget: the first grid line within it; when a grid step is longer than
+        # the whole budget (long lines), the first line within it, so the window never
+        # shrinks to the cursor's line while lines before it would fit
+        k = bisect.bisect_left(starts, at - prefix_chars)
+        grid = -(-k // START_GRID) * START_GRID
+        first = grid if grid <= line_no else min(k, line_no)
+    # a line longer than the budget (minified code, data) is cut mid-line rather than
+    # sent whole: the prompt must fit the context
+    start = max(starts[first], at - prefix_chars)
     end = text.find("\n", at)
     end = len(text) if end < 0 else end + 1
+    end = min(end, at + suffix_chars)
     for _ in range(lines_after):
         if end >= len(text):
             break
