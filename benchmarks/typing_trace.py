@@ -127,13 +127,24 @@ def _pos_after(site: Site, n: int) -> tuple[int, int]:
 
 
 def _rss_mb(pid: int) -> float:
-    try:
-        for row in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if row.startswith("VmRSS:"):
-                return int(row.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    """Resident memory of a process and its children (the engine runs in a child)."""
+    total = 0.0
+    pids, seen = [pid], set()
+    while pids:
+        p = pids.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            for row in Path(f"/proc/{p}/status").read_text().splitlines():
+                if row.startswith("VmRSS:"):
+                    total += int(row.split()[1]) / 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                kids = (task / "children").read_text().split()
+                pids.extend(int(k) for k in kids)
+        except OSError:
+            continue
+    return total or float("nan")
 
 
 @dataclass

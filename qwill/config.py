@@ -181,9 +181,9 @@ class CompletionSettings(_Section):
         "1/4 after); linesBefore/linesAfter cap it by lines.",
     )
     time_budget: float = Field(
-        1.5, ge=0.0, le=60.0,
-        description="Seconds of generation allowed after the first token for automatic "
-        "suggestions (0: no limit; explicitly invoked completions are never cut by time).",
+        0.5, ge=0.0, le=60.0,
+        description="Seconds of generation allowed after the first line of an automatic "
+        "suggestion (0: no limit; explicitly invoked completions are never cut by time).",
     )
     multiline: bool = Field(True, description="Allow suggestions spanning several lines.")
     temperature: float = Field(

@@ -293,8 +293,10 @@ class CompletionService:
         prompt = self._prompt(req, p, context)
         stops = self.template.stop + (("\n",) if not shape.multiline else ())
         gen = GenerationRequest(prompt=prompt, max_tokens=s.max_tokens, stop=stops,
-                                temperature=s.temperature,
-                                time_budget=0.0 if req.invoked else s.time_budget)
+                                temperature=s.temperature)
+        # Automatic suggestions get `time_budget` seconds after their first line.
+        budget = 0.0 if req.invoked else s.time_budget
+        first_line_at: float | None = None
         stats = GenerationStats()
         raw = ""
         self.counters.model_calls += 1
@@ -304,8 +306,15 @@ class CompletionService:
                 raw += piece
                 if flight is not None:
                     flight.raw = raw
-                if "\n" in piece and _unit_complete(raw, shape):
-                    token.cancel("unit complete")
+                if "\n" in piece:
+                    if _unit_complete(raw, shape):
+                        token.cancel("unit complete")
+                        break
+                    if first_line_at is None and raw.split("\n", 1)[0].strip():
+                        first_line_at = time.perf_counter()
+                if budget and first_line_at is not None and time.perf_counter() - first_line_at > budget:
+                    token.cancel("unit complete")  # out of time: keep what is whole
+                    raw = raw[: raw.rfind("\n")] if "\n" in raw else raw
                     break
         except EngineError as exc:
             log.warning("completion failed: %s", exc)
