@@ -104,7 +104,7 @@ def make_trace(keystrokes: int, seed: int = 7, lines_typed: int = 2) -> list[Sit
             typed = "\n".join(body)[len(indent):]
             if len(typed) < 12:
                 continue
-            cleared = lines[:j] + [indent] + lines[j + len(body):]
+            cleared = [*lines[:j], indent, *lines[j + len(body):]]
             candidates.append(Site(path, "\n".join(cleared), j, indent, typed))
     rng.shuffle(candidates)
     sites, total = [], 0
