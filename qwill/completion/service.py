@@ -284,12 +284,14 @@ class CompletionService:
                                     context=context)
 
     async def _generate(self, req: CompletionRequest, token: CancelToken,
-                        flight: _Flight | None = None, *, commit: bool = True) -> Suggestion | None:
+                        flight: _Flight | None = None, *, commit: bool = True,
+                        shape: Shape | None = None) -> Suggestion | None:
         assert self.template is not None
         s = self.settings
         p, context = self._plan(req, commit=commit)
-        shape = syntax_shape(req.text, req.offset, req.language_id, req.path,
-                             allow_multiline=s.multiline)
+        if shape is None:
+            shape = syntax_shape(req.text, req.offset, req.language_id, req.path,
+                                 allow_multiline=s.multiline)
         prompt = self._prompt(req, p, context)
         stops = self.template.stop + (("\n",) if not shape.multiline else ())
         gen = GenerationRequest(prompt=prompt, max_tokens=s.max_tokens, stop=stops,
@@ -352,11 +354,23 @@ class CompletionService:
             if token.cancelled:
                 return
             self.counters.speculations += 1
-            result = await self._generate(nxt, token, commit=False)
+            result = await self._generate(nxt, token, commit=False, shape=self._next_shape(nxt))
             if result is not None and not token.cancelled:
                 self._lru.put(context_key(nxt.uri, nxt.text, nxt.offset), result.text)
 
         self._spec_task = asyncio.ensure_future(run())
+
+    def _next_shape(self, req: CompletionRequest) -> Shape:
+        """The shape after an accepted suggestion. One that ended its line is followed by
+        the next lines: the single-line shape at a line's end (stopping at the newline)
+        would leave the speculation empty."""
+        shape = syntax_shape(req.text, req.offset, req.language_id, req.path,
+                             allow_multiline=self.settings.multiline)
+        line_end = req.text.find("\n", req.offset)
+        rest = req.text[req.offset:len(req.text) if line_end < 0 else line_end]
+        if not shape.multiline and self.settings.multiline and not rest.strip():
+            return Shape(True, shape.min_indent, None)
+        return shape
 
     async def warm(self, uri: str, text: str, offset: int, path: str | None = None,
                    language_id: str = "") -> None:
