@@ -112,25 +112,33 @@ def remove_suffix_overlap(text: str, suffix: str) -> str:
         if i:
             return stripped[: len(stripped) - i]
         return text
+    lines = text.split("\n")
+    last = lines[-1].strip()
+    if "\n" in text and rest and last and rest.startswith(last) and all(ch in CLOSERS for ch in last):
+        # `{|}`: the suggestion's last line closes the block with the closers that already
+        # follow the cursor; keep its line break and indentation so they land on their own
+        # line (`{⏎    body⏎}`), drop the repeated closers
+        return text[: len(text) - len(lines[-1].lstrip())]
     # Multi-line: stop where the suggestion starts repeating the following lines.
     following = [ln.strip() for ln in suffix.split("\n")[1:] if ln.strip()][:3]
     if not following:
         return text
-    lines = text.split("\n")
     for i in range(1, len(lines)):
         window = [ln.strip() for ln in lines[i:] if ln.strip()][: len(following)]
         if window and window == following[: len(window)] and len(window) >= min(2, len(following)):
-            return _trim_trailing_blank("\n".join(lines[:i]))
+            return _trim_trailing_blank("\n".join(lines[:i])).rstrip()
     if len(lines) > 1 and lines[-1].strip() and lines[-1].strip() == following[0] and len(following) == 1:
-        return _trim_trailing_blank("\n".join(lines[:-1]))
+        return _trim_trailing_blank("\n".join(lines[:-1])).rstrip()
     return text
 
 
 def finish(raw: str, shape: Shape, suffix: str) -> str:
     """The full pipeline for a finished generation."""
     text, _ = cut_to_shape(raw, shape)
-    text = remove_suffix_overlap(text, suffix)
+    # trailing whitespace goes before the overlap check, which may leave a line break
+    # and indentation on purpose (before closers the suffix has)
     text = text.rstrip() if "\n" in text else text.rstrip("\r\n")
+    text = remove_suffix_overlap(text, suffix)
     if not text.strip():
         return ""
     return text
