@@ -362,6 +362,10 @@ def _signature(tree: SyntaxTree, node: Node, body: Node | None) -> str:
     lines = [ln.rstrip() for ln in raw.rstrip().splitlines()]
     if body is None:
         lines = lines[:1]
+    # comments between the header and the body's first statement are not the signature
+    comment_starts = (tree.spec.line_comment, "/*", "*")
+    while len(lines) > 1 and lines[-1].lstrip().startswith(comment_starts):
+        lines.pop()
     sig = "\n".join(lines[:6]).strip()
     if node.parent is not None and node.parent.type == "type_declaration":
         sig = "type " + sig

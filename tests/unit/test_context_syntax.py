@@ -193,6 +193,14 @@ def test_snippets_and_outline() -> None:
     assert big.snippet == 'def big(a):\n    """Doc line."""\n    ...'
 
 
+def test_signature_stops_before_comments_that_open_the_body() -> None:
+    text = "class A:\n    def f(self):\n        # explains f\n        # more\n        return 1\n"
+    tree = SyntaxTree(get_language("python"), text)  # type: ignore[arg-type]
+    (scope,) = enclosing_scopes(tree, text.index("return"))[1:]
+    assert scope.signature == "def f(self):"
+    assert "explains" not in definitions(tree)[0].snippet
+
+
 def test_non_ascii_offsets_are_characters() -> None:
     text = "s = '日本語'\ndef f():\n    return 1\n"
     tree = SyntaxTree(get_language("python"), text)  # type: ignore[arg-type]
