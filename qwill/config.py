@@ -10,6 +10,7 @@ its default, and unknown keys are reported too.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -379,14 +380,19 @@ def _lookup(node: Any, loc: tuple[str, ...]) -> Any:
     return node
 
 
-def _put(raw: dict[str, Any], loc: tuple[str, ...], value: Any) -> None:
+def _node(raw: dict[str, Any], path: Sequence[str]) -> dict[str, Any]:
+    """The dict at `path` in `raw`, created (replacing non-dicts) as needed."""
     node = raw
-    for part in loc[:-1]:
+    for part in path:
         child = node.get(part)
         if not isinstance(child, dict):
             child = node[part] = {}
         node = child
-    node[loc[-1]] = value
+    return node
+
+
+def _put(raw: dict[str, Any], loc: tuple[str, ...], value: Any) -> None:
+    _node(raw, loc[:-1])[loc[-1]] = value
 
 
 def _aliased(raw: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
@@ -413,12 +419,7 @@ def _expand_dotted(data: dict[str, Any]) -> dict[str, Any]:
         parts = key.split(".")
         if len(parts) > 1 and parts[0] == "qwill":
             parts = parts[1:]
-        node = out
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
+        node = _node(out, parts[:-1])
         if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
             _deep_update(node[parts[-1]], value)
         else:
