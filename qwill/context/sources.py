@@ -32,11 +32,13 @@ from .syntax import ScopeFacts, SyntaxTree, outline
 from .workspace_index import Symbol, WorkspaceIndex
 
 _IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-_IMPORT_LINE = re.compile(
-    r"^\s*(?:from\s+\S+\s+import\b|import\b|export\s+.*\bfrom\b|use\b|using\b|#\s*include\b|require\b"
-    r"|.*\brequire\s*\(|.*\bimport\s*\()")
-
-_IMPORT_HINT = re.compile(r"import|require|include|\buse\b|\busing\b")  # cheap filter before _IMPORT_LINE
+# Lines that import something, found in one pass over the file (a multi-line
+# `import { a, b } from "x"` counts through its first line's names and the
+# names used near the cursor).
+_IMPORT_LINES = re.compile(
+    r"^[ \t]*(?:from[ \t]+\S+[ \t]+import\b|import\b|export\b[^\n]*\bfrom\b|use\b|using\b"
+    r"|#[ \t]*include\b|require\b)[^\n]*"
+    r"|^[^\n]*\b(?:require|import)[ \t]*\([^\n]*", re.M)
 
 # Names too common to be worth a lookup.
 _STOP = frozenset("""
@@ -144,11 +146,10 @@ def _names_near_cursor(s: Situation, lines_before: int = 40, lines_after: int = 
             if name not in out or out[name][0] < weight:
                 out[name] = (weight, dist)
     # Imported names: the file says it depends on them.
-    for line in text.split("\n"):
-        if _IMPORT_HINT.search(line) and _IMPORT_LINE.match(line):
-            for name in identifiers(line):
-                w, d = out.get(name, (0.0, 10_000))
-                out[name] = (min(1.2, w + 0.35), d)
+    for m in _IMPORT_LINES.finditer(text):
+        for name in identifiers(m.group(0)):
+            w, d = out.get(name, (0.0, 10_000))
+            out[name] = (min(1.2, w + 0.35), d)
     return out
 
 
