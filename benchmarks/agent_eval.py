@@ -92,7 +92,7 @@ async def run_task(session: Session, task: dict[str, Any], workdir: Path, *, max
     settings = session.settings.agent.model_copy(update={
         "max_steps": max_steps,
         "test_command": f"{sys.executable} -m pytest -q -p no:cacheprovider",
-        "max_tokens_per_step": 768,
+        "max_tokens_per_step": 512,
     })
     agent_session = new_session(repo, store_dir=workdir / f".checkpoints-{task['name']}")
     events: list[AgentEvent] = []
@@ -194,7 +194,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="default-1.5b")
     p.add_argument("--tasks", nargs="*", help="task names (default: all)")
-    p.add_argument("--max-steps", type=int, default=12)
+    p.add_argument("--max-steps", type=int, default=10)
     p.add_argument("--ctx", type=int, default=8192)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--json", help="write the full report here")
