@@ -18,6 +18,7 @@ CompletionService.complete(). Scores: exact match and edit similarity
 off, all sources, or one source alone), and per source present.
 
     .venv/bin/python -m benchmarks.fim_quality --single 40 --multi 12
+    .venv/bin/python -m benchmarks.fim_quality --single 40 --multi 12 --summarise benchmarks/.work/fim_quality-N.jsonl
 """
 
 from __future__ import annotations
@@ -339,7 +340,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     {"context": {"tokenBudget": args.budget, **CONFIGS[cfg]}}).settings.context
                 o = await run_case(session, case, idx, cfg, root)
                 outcomes.append(o)
-                stream.write(json.dumps({"case": asdict(case), **asdict(o)}) + "\n")
+                stream.write(json.dumps({**asdict(o), "case_info": asdict(case)}) + "\n")
                 stream.flush()
                 if args.verbose:
                     print(f"[{idx} {case.kind} {cfg}] {'OK ' if o.exact else '   '} {o.similarity:.2f} "
@@ -358,6 +359,27 @@ async def main_async(args: argparse.Namespace) -> int:
     return 0
 
 
+def summarise_file(path: Path, args: argparse.Namespace) -> int:
+    """Print the tables of a (possibly partial) run from its .jsonl stream; the cases are
+    re-chosen from the same arguments (the choice is deterministic)."""
+    cases: list[Case] = []
+    for lang in args.langs.split(","):
+        root = python_corpus(args.python_package) if lang == "python" else typescript_corpus()
+        cases += choose_cases(root, lang, args.single, args.multi, args.seed)
+    outcomes: list[Outcome] = []
+    configs: list[str] = []
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        rec.pop("case_info", None)
+        outcomes.append(Outcome(**rec))
+        if rec["config"] not in configs:
+            configs.append(rec["config"])
+    done = {o.case for o in outcomes if o.config == configs[-1]}
+    outcomes = [o for o in outcomes if o.case in done]  # only cases run in every configuration
+    print(markdown(summarise(cases, outcomes, configs)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--langs", default="python,typescript")
@@ -371,7 +393,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="default")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("-v", "--verbose", action="store_true")
-    return asyncio.run(main_async(p.parse_args(argv)))
+    p.add_argument("--summarise", metavar="JSONL", help="print the tables of an earlier (partial) run")
+    args = p.parse_args(argv)
+    if args.summarise:
+        return summarise_file(Path(args.summarise), args)
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
