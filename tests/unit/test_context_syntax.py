@@ -208,3 +208,30 @@ def test_non_ascii_offsets_are_characters() -> None:
     assert text[d.start:d.end] == "def f():\n    return 1"
     (scope,) = enclosing_scopes(tree, text.index("return"))
     assert text[scope.start:scope.end] == "def f():\n    return 1"
+
+
+@pytest.mark.parametrize(("lang", "text", "comment_at", "string_at"), [
+    ("javascript", "function f() {\n  // note here\n  return `tmpl ${x} here`;\n}\n", "note", "tmpl"),
+    ("rust", "fn f() {\n    /* block note */\n    let s = \"text here\";\n}\n", "note", "text"),
+    ("go", "package p\n\nfunc f() {\n\t// note\n\ts := `raw text`\n}\n", "note", "raw"),
+    ("c", "int f(void) {\n  /* note */\n  char *s = \"text\";\n}\n", "note", "text"),
+])
+def test_comment_and_string_facts_per_language(lang: str, text: str, comment_at: str, string_at: str) -> None:
+    tree = SyntaxTree(get_language(lang), text)  # type: ignore[arg-type]
+    c = scope_facts(tree, text, text.index(comment_at))
+    s = scope_facts(tree, text, text.index(string_at))
+    assert c.in_comment and not c.in_string
+    assert s.in_string and not s.in_comment
+    code = scope_facts(tree, text, text.index("f(") + 1)
+    assert not code.in_comment and not code.in_string
+
+
+def test_a_document_whose_language_changes_gets_a_new_tree() -> None:
+    docs = DocumentStore()
+    store = SyntaxStore(docs)
+    docs.open("file:///x", "def f():\n    pass\n", 1, "python")
+    assert store.get("file:///x").spec.name == "python"  # type: ignore[union-attr]
+    docs.close("file:///x")
+    docs.open("file:///x", "fn f() {}\n", 1, "rust")
+    tree = store.get("file:///x")
+    assert tree is not None and tree.spec.name == "rust" and [d.name for d in definitions(tree)] == ["f"]
