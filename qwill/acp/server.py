@@ -26,7 +26,7 @@ from acp import schema as s
 
 from .. import __version__
 from ..agent.changes import ApplyError, ChangeKind, ChangeSet, write_to_disk
-from ..agent.loop import Agent, AgentEvent, AgentSession, ApplyResult, new_session
+from ..agent.loop import Agent, AgentEvent, AgentSession, ApplyResult, agent_context_size, new_session
 from ..agent.workspace import PathError
 from ..context.document import DocumentStore
 from ..engine.base import CancelToken
@@ -139,7 +139,7 @@ class QwillAcpAgent:
         settings = self.session.settings
         agent = Agent(self.session.agent_worker, settings.agent, _AcpApplier(self, session_id, st),
                       approve_command=lambda c, w: self._approve_command(session_id, c, w),
-                      on_event=on_event, context_size=_context_size(self.session),
+                      on_event=on_event, context_size=agent_context_size(self.session.settings),
                       fetch=(lambda rel: self._fetch(session_id, st, rel)) if self.can_read else None)
         try:
             result = await agent.run(st.agent_session, task, st.cancel)
@@ -287,12 +287,6 @@ def _prompt_text(blocks: list[Any]) -> str:
         elif kind == "resource_link":
             parts.append(f"\n[file: {b.uri}]")
     return "\n".join(parts)
-
-
-def _context_size(session: Session) -> int:
-    st = session.settings
-    backend = getattr(st.agent_engine, "backend", "same")
-    return st.agent_engine.context_size if backend != "same" else st.engine.context_size
 
 
 async def serve(session: Session) -> None:

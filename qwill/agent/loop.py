@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..config import AgentSettings
+from ..config import AgentSettings, Settings
 from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
 from ..engine.chat import ChatFormat, ChatMessage, ChatTemplateError
 from ..engine.worker import EngineWorker
@@ -166,6 +166,13 @@ class AgentSession:
 
 CommandApprover = Callable[[str, str], Awaitable[bool]]
 EventSink = Callable[[AgentEvent], None]
+
+
+def agent_context_size(settings: Settings) -> int:
+    """The context the agent's engine runs with (its own engine's, or the shared one's)."""
+    if getattr(settings.agent_engine, "backend", "same") != "same":
+        return settings.agent_engine.context_size
+    return settings.engine.context_size
 
 
 def policy_from_settings(settings: AgentSettings) -> ShellPolicy:

@@ -20,7 +20,7 @@ from typing import TextIO
 from ..config import Settings
 from .appliers import DiskApplier
 from .changes import ChangeSet
-from .loop import Agent, AgentEvent, AgentResult, new_session
+from .loop import Agent, AgentEvent, AgentResult, agent_context_size, new_session
 
 
 @dataclass
@@ -127,8 +127,7 @@ async def run_in_terminal(settings: Settings, opts: TerminalOptions, session_fac
             return 2
         review = TerminalReview(opts.yes)
         agent_session = new_session(opts.root, checkpoints=opts.checkpoints)
-        backend = getattr(settings.agent_engine, "backend", "same")
-        ctx = settings.agent_engine.context_size if backend != "same" else settings.engine.context_size
+        ctx = agent_context_size(settings)
         agent = Agent(session.agent_worker, settings.agent, DiskApplier(agent_session.workspace.root, review.review),
                       approve_command=review.approve_command,
                       on_event=lambda ev: print_event(ev, sys.stderr, opts.verbose), context_size=ctx)

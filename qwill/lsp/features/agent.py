@@ -25,7 +25,7 @@ from lsprotocol import types
 
 from ...agent.changes import ChangeKind, ChangeSet
 from ...agent.checkpoints import CheckpointError
-from ...agent.loop import Agent, AgentEvent, AgentSession, ApplyResult, new_session
+from ...agent.loop import Agent, AgentEvent, AgentSession, ApplyResult, agent_context_size, new_session
 from ...agent.workspace import PathError, uri_to_path
 from ...context.document import TextDocument
 from ...engine.base import CancelToken
@@ -167,12 +167,6 @@ async def _approve(ls: QwillServer, command: str, why: str) -> bool:
     return item is not None and item.title == "Run"
 
 
-def _context_size(ls: QwillServer) -> int:
-    s = ls.session.settings
-    backend = getattr(s.agent_engine, "backend", "same")
-    return s.agent_engine.context_size if backend != "same" else s.engine.context_size
-
-
 def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
     if not args:
         return {}
@@ -243,7 +237,7 @@ async def run_agent(ls: QwillServer, arg: dict[str, Any]) -> dict[str, Any]:
     index = getattr(getattr(ls.session, "context", None), "index", None)
     agent = Agent(ls.session.agent_worker, settings, EditorApplier(ls, session),
                   approve_command=lambda c, w: _approve(ls, c, w), on_event=on_event,
-                  context_size=_context_size(ls),
+                  context_size=agent_context_size(ls.session.settings),
                   symbol_index=index if index is not None and getattr(index, "roots", None) else None)
     runner = asyncio.ensure_future(agent.run(session, task, cancel))
     try:
