@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcMethodNotFound
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ MAX_HEADER_BYTES = 16 * 1024
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 SERVER_NOT_INITIALIZED = -32002
 
@@ -150,6 +151,9 @@ class FrameDecoder:
         body = bytes(buf[:self._need])
         del buf[:self._need]
         self._need = None
+        if len(body) > 1 << 20:
+            # a bytearray keeps its largest allocation: let a 10 MB message's go
+            self._buf = bytearray(buf)
         return Frame(body=body)
 
     def _header_in_body(self) -> int | None:
@@ -222,6 +226,14 @@ def _error(code: int, message: str, msg_id: Any = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}
 
 
+def _has_handler(protocol: Any, method: str) -> bool:
+    try:
+        protocol._get_handler(method)
+    except JsonRpcMethodNotFound:
+        return False
+    return True
+
+
 def _valid_id(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
@@ -279,6 +291,11 @@ def handle_body(protocol: Any, body: bytes) -> None:
         else:
             log.warning("notification %s with params of type %s ignored", method, type(data["params"]).__name__)
         return
+    if is_request and not _has_handler(protocol, str(method)):
+        send(_error(METHOD_NOT_FOUND, f"Method Not Found: {method}", msg_id))
+        return
+    if "method" in data and "params" not in data:
+        data["params"] = None  # optional in JSON-RPC; pygls' generic message types require it
     if is_request and method not in ("initialize", "shutdown", "exit"):
         if getattr(protocol, "_shutdown", False):
             send(_error(INVALID_REQUEST, f"the server is shutting down; {method} was not run", msg_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import uuid
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcMethodNotFound
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from .. import __version__
 from ..session import ModelState, ModelStatus, Session
@@ -34,6 +36,20 @@ class QwillProtocol(LanguageServerProtocol):
             )
             return
         super()._handle_request(msg_id, method_name, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        # pygls' own copy of the document clamps a column past the end of a line by
+        # rewriting the client's Position in place (to one short of the end of the last
+        # line): our DocumentStore, the buffer every feature reads, must see the
+        # positions the client sent. pygls' copy gets copies; a failure there is not ours.
+        for change in params.content_changes:
+            try:
+                self.workspace.update_text_document(params.text_document, copy.deepcopy(change))
+            except Exception:
+                log.exception("pygls could not apply a change to %s", params.text_document.uri)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
 
 
 class QwillServer(LanguageServer):

@@ -23,6 +23,8 @@ def register(server: QwillServer) -> None:
         invoked = params.context is None or (
             params.context.trigger_kind == types.CompletionTriggerKind.Invoked)
         doc, req = completion_request(ls, params.text_document.uri, params.position, invoked)
+        if req is None:
+            return types.CompletionList(is_incomplete=False, items=[])
         suggestion = await ls.session.completion.complete(req)
         if suggestion is None:
             return types.CompletionList(is_incomplete=True, items=[])

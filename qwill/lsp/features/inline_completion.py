@@ -16,12 +16,35 @@ if TYPE_CHECKING:
     from ..server import QwillServer
 
 
+# Building a prompt reads the whole document (parse, names, line index): about
+# 2 s per MB on the event loop. Past this size (characters) a document is kept
+# in sync but gets no suggestions, so a generated or data file cannot stall
+# every other request.
+MAX_COMPLETION_DOCUMENT = 1_000_000
+_told_too_large: set[str] = set()
+
+
+def too_large(ls: QwillServer, doc: TextDocument) -> bool:
+    """True (and the user told once) when `doc` is over MAX_COMPLETION_DOCUMENT."""
+    if len(doc.text) <= MAX_COMPLETION_DOCUMENT:
+        _told_too_large.discard(doc.uri)
+        return False
+    if doc.uri not in _told_too_large:
+        _told_too_large.add(doc.uri)
+        ls.log_message(f"Qwill: {doc.uri} has {len(doc.text):,} characters; suggestions are off for "
+                       f"documents over {MAX_COMPLETION_DOCUMENT:,}", types.MessageType.Info)
+    return True
+
+
 def completion_request(ls: QwillServer, uri: str, pos: types.Position,
-                       invoked: bool = False) -> tuple[TextDocument, CompletionRequest]:
+                       invoked: bool = False) -> tuple[TextDocument, CompletionRequest | None]:
+    """The request for a completion at `pos`; None when the document is too large."""
     doc = ls.session.documents.get(uri)
     if doc is None:
         raise JsonRpcInvalidParams(f"document {uri} is not open (send textDocument/didOpen first)")
     offset = convert.offset_or_error(doc, pos)
+    if too_large(ls, doc):
+        return doc, None
     return doc, CompletionRequest(uri=uri, text=doc.text, offset=offset,
                                   path=convert.uri_to_path(uri), language_id=doc.language_id,
                                   invoked=invoked)
@@ -38,6 +61,8 @@ def register(server: QwillServer) -> None:
     ) -> types.InlineCompletionList | None:
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         doc, req = completion_request(ls, params.text_document.uri, params.position, invoked)
+        if req is None:
+            return types.InlineCompletionList(items=[])
         info = params.context.selected_completion_info
         if info is not None:
             start = convert.offset_or_error(doc, info.range.start)

@@ -9,6 +9,7 @@ from lsprotocol import types
 
 from ...context.document import DocumentError
 from .. import convert
+from .inline_completion import too_large
 
 if TYPE_CHECKING:
     from ..server import QwillServer
@@ -19,7 +20,7 @@ _warm_tasks: set[asyncio.Future[None]] = set()
 
 def _warm(ls: QwillServer, uri: str, offset: int) -> None:
     doc = ls.session.documents.get(uri)
-    if doc is None or not ls.session.completion.ready:
+    if doc is None or not ls.session.completion.ready or too_large(ls, doc):
         return
     task = asyncio.ensure_future(ls.session.completion.warm(
         uri, doc.text, offset, convert.uri_to_path(uri), doc.language_id))

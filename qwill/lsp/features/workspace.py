@@ -20,6 +20,7 @@ from ...completion.prompt import make_window
 from ...context.languages import extensions
 from ...context.workspace_index import IndexStats, uri_to_path
 from .. import convert
+from .inline_completion import too_large
 
 if TYPE_CHECKING:
     from ..server import QwillServer
@@ -170,7 +171,13 @@ def register(server: QwillServer) -> None:
         doc = ls.session.documents.get(uri)
         if doc is None:
             raise JsonRpcInvalidParams(f"document {uri} is not open (send textDocument/didOpen first)")
-        offset = convert.offset_or_error(doc, types.Position(line=line, character=character))
+        try:
+            pos = types.Position(line=line, character=character)
+        except ValueError as exc:  # negative or over 2**31 - 1
+            raise JsonRpcInvalidParams(f"position: {exc}") from None
+        offset = convert.offset_or_error(doc, pos)
+        if too_large(ls, doc):
+            raise JsonRpcInvalidParams(f"{uri} is too large for suggestions ({len(doc.text):,} characters)")
         s = ls.session.settings.completion
         window = make_window(doc.text, offset, s.lines_before, s.lines_after)
         result = ls.session.context.build(uri, doc.text, offset, window.start, window.end,
