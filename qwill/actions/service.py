@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..context.document import DocumentStore, Position, TextDocument
 from ..context.languages import CLASS_LIKE, LanguageSpec
-from ..context.syntax import Scope, SyntaxStore, outline
+from ..context.syntax import MAX_PARSE_CHARS, Scope, SyntaxStore, outline
 from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
 from ..engine.chat import ChatMessage, ChatTemplateError
 from ..engine.worker import EngineWorker
@@ -107,6 +107,8 @@ class ActionService:
     def offers(self, doc: TextDocument, start: Position, end: Position, *,
                diagnostics: Sequence[Diagnostic] = (), roots: Sequence[Path] = ()) -> list[ActionOffer]:
         """The actions for the selection `start`..`end` of `doc` (instant: syntax only)."""
+        if len(doc.text) > MAX_PARSE_CHARS:
+            return []  # parsing it would stall the editor's requests; see run()
         return offer_actions(self.snapshot(doc), start, end, diagnostics, roots)
 
     # -- running one ------------------------------------------------------------------
@@ -118,6 +120,10 @@ class ActionService:
         doc = self.documents.get(target.uri)
         if doc is None:
             return ActionResult(target, title, error=f"{target.uri} is not open in the editor")
+        if len(doc.text) > MAX_PARSE_CHARS:
+            return ActionResult(target, title, error=(
+                f"the file is too large for code actions ({len(doc.text):,} characters; "
+                f"the limit is {MAX_PARSE_CHARS:,})"))
         engine = self.worker.engine
         if engine is None:
             return ActionResult(target, title, error="the model is not loaded yet; try again when it is ready")

@@ -214,3 +214,13 @@ async def test_a_big_class_is_documented_from_its_outline(env) -> None:
     prompt = fake.history[0].prompt
     assert "def m29(self):" in prompt and "SECRET" not in prompt
     assert result.change.files[0].result().startswith('class Big:\n    """A class with many methods."""\n    size = 3')
+
+
+async def test_a_huge_document_gets_no_actions_and_a_clear_refusal(env) -> None:
+    svc, fake, _, docs = env
+    from qwill.context.syntax import MAX_PARSE_CHARS
+
+    doc = docs.open("file:///tmp/huge.py", "x = 1\n" * (MAX_PARSE_CHARS // 6 + 1), 1, "python")
+    assert svc.offers(doc, Position(0, 0), Position(0, 5)) == []
+    result = await svc.run(ActionTarget(ActionKind.EXPLAIN, doc.uri, Position(0, 0), Position(0, 5), 1))
+    assert "too large" in (result.error or "") and fake.history == []
