@@ -25,12 +25,12 @@ from lsprotocol import types
 
 from ...actions.catalog import ActionOffer
 from ...actions.edits import WorkspaceChange
-from ...actions.regions import path_of
 from ...actions.service import ActionOptions, ActionResult, ActionService
 from ...actions.targets import ActionError, ActionKind, ActionTarget, Diagnostic
 from ...context.document import TextDocument
 from ...engine.base import CancelToken
 from .. import convert
+from .workspace import workspace_roots
 
 if TYPE_CHECKING:
     from ..server import QwillServer
@@ -71,15 +71,9 @@ def actions_enabled(ls: QwillServer) -> bool:
     return bool(getattr(settings, "enabled", True))
 
 
-def workspace_roots(ls: QwillServer) -> list[Path]:
-    roots: list[Path] = []
-    for folder in ls.workspace.folders.values():
-        p = path_of(folder.uri)
-        if p is not None:
-            roots.append(p)
-    if not roots and ls.workspace.root_path:
-        roots.append(Path(ls.workspace.root_path))
-    return roots
+def action_roots(ls: QwillServer) -> list[Path]:
+    """The workspace folders, where projects (and their test folders) are found."""
+    return [Path(p) for p in workspace_roots(ls)]
 
 
 # -- conversions ------------------------------------------------------------------------
@@ -204,7 +198,7 @@ async def run_with_progress(ls: QwillServer, target: ActionTarget) -> ActionResu
 
     result: ActionResult | None = None
     try:
-        result = await svc.run(target, cancel=cancel, on_text=on_text, roots=workspace_roots(ls))
+        result = await svc.run(target, cancel=cancel, on_text=on_text, roots=action_roots(ls))
         return result
     finally:
         if use_progress:
@@ -229,7 +223,7 @@ def register(server: QwillServer) -> None:
         lsp_diags = list(ctx.diagnostics) if ctx else []
         offers = service_for(ls).offers(
             doc, convert.position(params.range.start), convert.position(params.range.end),
-            diagnostics=[diagnostic(d) for d in lsp_diags], roots=workspace_roots(ls))
+            diagnostics=[diagnostic(d) for d in lsp_diags], roots=action_roots(ls))
         only = [str(k) for k in ctx.only] if ctx and ctx.only else None
         return [to_code_action(ls, o, lsp_diags) for o in offers if _kind_allowed(KINDS[o.kind], only)]
 
