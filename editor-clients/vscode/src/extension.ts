@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
   ServerOptions,
@@ -16,12 +17,34 @@ import {
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
 
+import * as actions from './actions';
 import { runDoctor } from './doctor';
+import { AgentEvent, EventLog, runArgument, summarizeResult } from './events';
 import { resolveServerCommand } from './serverCommand';
 import { Manifest, needsRestart, serverKeys, serverSettings } from './settings';
 import * as status from './status';
 
 const STATUS_NOTIFICATION = 'qwill/status';
+const AGENT_EVENT = 'qwill/agentEvent';
+const EXPLAIN_SCHEME = 'qwill-explain';
+
+/** Shows explanations as markdown previews of read-only virtual documents. */
+class ExplanationDocuments implements vscode.TextDocumentContentProvider {
+  private readonly docs = new Map<string, string>();
+  private count = 0;
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.docs.get(uri.toString()) ?? '';
+  }
+
+  async show(explanation: actions.Explanation): Promise<void> {
+    this.count += 1;
+    const name = explanation.title.replace(/^Qwill: /, '').replace(/[^\w .`-]+/g, '').trim() || 'Explanation';
+    const uri = vscode.Uri.from({ scheme: EXPLAIN_SCHEME, path: `/${name}.md`, query: String(this.count) });
+    this.docs.set(uri.toString(), explanation.markdown);
+    await vscode.commands.executeCommand('markdown.showPreviewToSide', uri);
+  }
+}
 
 class QwillExtension implements vscode.Disposable {
   private client: LanguageClient | undefined;
@@ -31,15 +54,21 @@ class QwillExtension implements vscode.Disposable {
   private readonly doctorOutput: vscode.OutputChannel;
   private readonly keys: string[];
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly explanations = new ExplanationDocuments();
+  private readonly agentOutput: vscode.OutputChannel;
+  private agentLog = new EventLog();
+  private agentRunning = false;
+  private lastAgentSteps = 0;
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.keys = serverKeys(context.extension.packageJSON as Manifest);
     this.output = vscode.window.createOutputChannel('Qwill', { log: true });
     this.doctorOutput = vscode.window.createOutputChannel('Qwill Doctor');
+    this.agentOutput = vscode.window.createOutputChannel('Qwill Agent', 'markdown');
     this.item = vscode.window.createStatusBarItem('qwill.status', vscode.StatusBarAlignment.Right, 100);
     this.item.name = 'Qwill';
     this.item.command = 'qwill.doctor';
-    this.disposables.push(this.output, this.doctorOutput, this.item);
+    this.disposables.push(this.output, this.doctorOutput, this.agentOutput, this.item);
     this.update((s) => status.onCompletionEnabled(s, this.config().get<boolean>('completion.enabled', true)));
     this.item.show();
   }
@@ -95,6 +124,27 @@ class QwillExtension implements vscode.Disposable {
             this.update((s) => status.onRequest(s, -1));
           }
         },
+        // Picking Explain shows the answer; picking Rewrite asks how first.
+        executeCommand: async (command, args, next) => {
+          if (actions.needsInstruction(command, args)) {
+            const instruction = await this.askInstruction();
+            if (!instruction) {
+              return undefined;
+            }
+            args = actions.withInstruction(args, instruction);
+          }
+          this.update((s) => status.onRequest(s, 1));
+          try {
+            const result = await next(command, args);
+            const shown = command === actions.EXPLAIN ? actions.explanation(result) : undefined;
+            if (shown) {
+              await this.explanations.show(shown);
+            }
+            return result;
+          } finally {
+            this.update((s) => status.onRequest(s, -1));
+          }
+        },
         workspace: {
           // The server asks for section `qwill`: answer with server settings only.
           configuration: async (params, token, next) => {
@@ -108,6 +158,15 @@ class QwillExtension implements vscode.Disposable {
       },
     };
     const client = new LanguageClient('qwill', 'Qwill', serverOptions, clientOptions);
+    client.registerFeature({
+      // Our explain answers stay in the command result (shown as a markdown preview).
+      fillClientCapabilities: (caps) => {
+        caps.experimental = { ...(caps.experimental as object | undefined), qwill: { explainView: true } };
+      },
+      initialize: () => undefined,
+      getState: () => ({ kind: 'static' }),
+      clear: () => undefined,
+    });
     this.client = client;
     this.update(() => status.onCompletionEnabled(status.initialStatus(), this.config().get('completion.enabled', true)));
     client.onDidChangeState((e) => {
@@ -124,16 +183,162 @@ class QwillExtension implements vscode.Disposable {
     client.onNotification(STATUS_NOTIFICATION, (params: status.ServerStatus) => {
       this.update((s) => status.onServerStatus(s, params));
     });
-    // Progress goes to the status bar item rather than a notification toast.
+    client.onNotification(AGENT_EVENT, (ev: AgentEvent) => {
+      this.agentOutput.append(this.agentLog.add(ev));
+      if (typeof ev.step === 'number') {
+        this.lastAgentSteps = Math.max(this.lastAgentSteps, ev.step);
+      }
+    });
+    // Model loading goes to the status bar item; work the user can cancel (an action, an
+    // agent run) also gets a notification with a Cancel button.
     client.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => {
       const key = String(token);
+      let finish: (() => void) | undefined;
+      let report: vscode.Progress<{ message?: string }> | undefined;
       const sub = client.onProgress(WorkDoneProgress.type, token, (value) => {
         this.update((s) => status.onProgress(s, key, value));
-        if (value.kind === 'end') {
+        if (value.kind === 'begin' && value.cancellable) {
+          void vscode.window.withProgress(
+            { location: vscode.ProgressLocation.Notification, title: value.title, cancellable: true },
+            (progress, cancel) => {
+              report = progress;
+              progress.report({ message: value.message });
+              cancel.onCancellationRequested(() => {
+                void client.sendNotification('window/workDoneProgress/cancel', { token });
+              });
+              return new Promise<void>((resolve) => (finish = resolve));
+            },
+          );
+        } else if (value.kind === 'report') {
+          report?.report({ message: value.message });
+        } else if (value.kind === 'end') {
+          finish?.();
           sub.dispose();
         }
       });
     });
+  }
+
+  private async askInstruction(): Promise<string | undefined> {
+    const pick = await vscode.window.showQuickPick(
+      [...actions.REWRITE_PRESETS, 'Other…'],
+      { title: 'Qwill: rewrite the selection how?', placeHolder: 'Pick one or choose Other… to type' },
+    );
+    if (pick === undefined) {
+      return undefined;
+    }
+    if (pick !== 'Other…') {
+      return pick;
+    }
+    return vscode.window.showInputBox({ title: 'Qwill: rewrite the selection how?', prompt: 'e.g. "use a dict"' });
+  }
+
+  private editorTarget(): actions.Target | undefined {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || !this.client?.isRunning()) {
+      void vscode.window.showWarningMessage('Qwill: open a file with the server running first.');
+      return undefined;
+    }
+    const sel = editor.selection;
+    return actions.target(
+      editor.document.uri.toString(),
+      { line: sel.start.line, character: sel.start.character },
+      { line: sel.end.line, character: sel.end.character },
+    );
+  }
+
+  async explainSelection(): Promise<void> {
+    const t = this.editorTarget();
+    if (t) {
+      await vscode.commands.executeCommand(actions.EXPLAIN, t);
+    }
+  }
+
+  async rewriteSelection(): Promise<void> {
+    const t = this.editorTarget();
+    if (t) {
+      await vscode.commands.executeCommand(actions.REWRITE, t);
+    }
+  }
+
+  private async agentCommand(command: string, arg: object): Promise<Record<string, unknown> | undefined> {
+    const client = this.client;
+    if (!client?.isRunning()) {
+      void vscode.window.showWarningMessage('Qwill: the server is not running.');
+      return undefined;
+    }
+    const result = (await client.sendRequest(ExecuteCommandRequest.type, {
+      command,
+      arguments: [arg],
+    })) as Record<string, unknown> | null;
+    if (result && result.status === 'error') {
+      void vscode.window.showWarningMessage(`Qwill: ${result.message ?? 'failed'}`);
+    }
+    return result ?? undefined;
+  }
+
+  async runAgent(newSession = false): Promise<void> {
+    if (this.agentRunning) {
+      void vscode.window.showWarningMessage('Qwill: the agent is running; "Qwill: Cancel Agent" stops it.');
+      return;
+    }
+    const task = await vscode.window.showInputBox({
+      title: newSession || !this.agentLog.sessionId ? 'Qwill agent: new task' : 'Qwill agent: next task (same session)',
+      prompt: 'What should the agent do? Each step is shown for review before it is applied.',
+    });
+    if (!task?.trim()) {
+      return;
+    }
+    if (newSession) {
+      this.agentLog = new EventLog();
+      this.agentOutput.clear();
+      this.lastAgentSteps = 0;
+    }
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri.toString();
+    this.agentOutput.show(true);
+    this.agentRunning = true;
+    this.update((s) => status.onRequest(s, 1));
+    try {
+      const result = await this.agentCommand('qwill.agent.run', runArgument(task, root, this.agentLog.sessionId));
+      if (result) {
+        if (typeof result.sessionId === 'string') {
+          this.agentLog.sessionId = result.sessionId;
+        }
+        const choice = await vscode.window.showInformationMessage(summarizeResult(result), 'Undo Last Step', 'Show Log');
+        if (choice === 'Undo Last Step') {
+          await this.agentUndo();
+        } else if (choice === 'Show Log') {
+          this.agentOutput.show();
+        }
+      }
+    } finally {
+      this.agentRunning = false;
+      this.update((s) => status.onRequest(s, -1));
+    }
+  }
+
+  async agentUndo(): Promise<void> {
+    if (this.agentLog.sessionId) {
+      await this.agentCommand('qwill.agent.undoStep', { sessionId: this.agentLog.sessionId });
+    }
+  }
+
+  async agentRewind(): Promise<void> {
+    if (!this.agentLog.sessionId || this.lastAgentSteps < 1) {
+      void vscode.window.showInformationMessage('Qwill: no agent steps to rewind.');
+      return;
+    }
+    const steps = Array.from({ length: this.lastAgentSteps }, (_, i) => `${i + 1}`);
+    const pick = await vscode.window.showQuickPick(steps, { title: 'Qwill: go back to before step…' });
+    if (pick) {
+      await this.agentCommand('qwill.agent.rewind', { sessionId: this.agentLog.sessionId, step: Number(pick) });
+    }
+  }
+
+  async agentCancel(): Promise<void> {
+    if (this.agentLog.sessionId) {
+      await this.agentCommand('qwill.agent.cancel', { sessionId: this.agentLog.sessionId });
+    }
   }
 
   async stop(): Promise<void> {
@@ -195,6 +400,14 @@ class QwillExtension implements vscode.Disposable {
       vscode.commands.registerCommand('qwill.restart', () => this.restart()),
       vscode.commands.registerCommand('qwill.toggleInlineCompletion', () => this.toggleInlineCompletion()),
       vscode.commands.registerCommand('qwill.showOutput', () => this.output.show()),
+      vscode.commands.registerCommand('qwill.explainSelection', () => this.explainSelection()),
+      vscode.commands.registerCommand('qwill.rewriteSelection', () => this.rewriteSelection()),
+      vscode.commands.registerCommand('qwill.runAgent', () => this.runAgent(false)),
+      vscode.commands.registerCommand('qwill.newAgentSession', () => this.runAgent(true)),
+      vscode.commands.registerCommand('qwill.undoAgentStep', () => this.agentUndo()),
+      vscode.commands.registerCommand('qwill.rewindAgent', () => this.agentRewind()),
+      vscode.commands.registerCommand('qwill.cancelAgent', () => this.agentCancel()),
+      vscode.workspace.registerTextDocumentContentProvider(EXPLAIN_SCHEME, this.explanations),
       vscode.workspace.onDidChangeConfiguration((e) => this.onConfigurationChanged(e)),
     );
     this.context.subscriptions.push(this);
