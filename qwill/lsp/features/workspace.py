@@ -20,6 +20,7 @@ from ...completion.prompt import make_window
 from ...context.languages import extensions
 from ...context.workspace_index import IndexStats, uri_to_path
 from .. import convert
+from ..progress import WorkProgress
 from .inline_completion import too_large
 
 if TYPE_CHECKING:
@@ -51,43 +52,18 @@ async def index_workspace(ls: QwillServer) -> IndexStats | None:
     roots = workspace_roots(ls)
     if not (settings.enabled and settings.index_workspace and settings.definitions) or not roots:
         return None
-    loop = asyncio.get_running_loop()
-    token = f"qwill-index-{uuid.uuid4().hex[:8]}"
-    use_progress = ls.client_supports_progress
-    if use_progress:
-        try:
-            await asyncio.wait_for(ls.work_done_progress.create_async(token), 5)
-        except Exception:
-            use_progress = False
-    if use_progress:
-        ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-            title="Qwill: indexing", message=", ".join(roots), percentage=0, cancellable=True))
-    stop = ls.work_done_progress.tokens.get(token) if use_progress else None
-    last = [-1]
-
-    def progress(message: str, fraction: float | None) -> None:
-        pct = int(fraction * 100) if fraction is not None else None
-        if not use_progress or (pct is not None and pct == last[0]):
-            return
-        last[0] = pct if pct is not None else last[0]
-        loop.call_soon_threadsafe(ls.work_done_progress.report, token,
-                                  types.WorkDoneProgressReport(message=message, percentage=pct))
-
-    def should_stop() -> bool:
-        return stop is not None and stop.cancelled()
-
+    progress = await WorkProgress.start(ls, "index", "Qwill: indexing", ", ".join(roots), cancellable=True)
     try:
-        stats = await asyncio.to_thread(ls.session.context.index_roots, roots, progress, should_stop)
+        stats = await asyncio.to_thread(ls.session.context.index_roots, roots, progress.report,
+                                        lambda: progress.cancelled)
     except Exception as exc:  # the index is a bonus: report and carry on without it
         log.exception("workspace indexing failed")
-        if use_progress:
-            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=f"indexing failed: {exc}"))
+        progress.end(f"indexing failed: {exc}")
         return None
     message = (f"{stats.symbols} definitions in {stats.files} files"
                + (" (cancelled)" if stats.cancelled else "")
                + (" (limit reached)" if stats.truncated else ""))
-    if use_progress:
-        ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+    progress.end(message)
     ls.protocol.notify(INDEX_DONE_NOTIFICATION, {
         "files": stats.files, "symbols": stats.symbols, "seconds": round(stats.seconds, 3),
         "truncated": stats.truncated, "cancelled": stats.cancelled, "roots": roots})
