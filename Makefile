@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/pip --disable-pip-version-check
 
-.PHONY: demo test setup setup-dev lint typecheck bench clean
+.PHONY: demo test setup setup-dev lint typecheck bench clean vscode-deps vsix schema
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,27 @@ setup-dev: $(BIN)/python
 demo: setup
 	$(BIN)/qwill demo
 
-test: setup-dev
+test: setup-dev vscode-deps
 	$(BIN)/ruff check qwill tests benchmarks
 	$(BIN)/python -m pytest -q tests
+
+# The VS Code extension (editor-clients/vscode): npm ci from the committed lock, when it
+# changed; its build and tests run inside pytest (tests/clients/test_vscode_extension.py).
+VSCODE = editor-clients/vscode
+$(VSCODE)/node_modules/.package-lock.json: $(VSCODE)/package-lock.json
+	cd $(VSCODE) && npm ci --no-audit --no-fund
+
+vscode-deps:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(VSCODE)/node_modules/.package-lock.json; \
+	else echo "npm not found: the VS Code extension tests will be skipped"; fi
+
+vsix: vscode-deps
+	cd $(VSCODE) && npm run package
+	@echo "built $(VSCODE)/qwill.vsix (install: code --install-extension $(VSCODE)/qwill.vsix)"
+
+# Regenerate the settings files of the editor clients and the README table from the schema.
+schema: setup-dev
+	$(BIN)/python -m qwill.schema write
 
 lint: setup-dev
 	$(BIN)/ruff check qwill tests benchmarks
