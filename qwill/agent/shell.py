@@ -2,8 +2,11 @@
 
 A command line is split with shlex into simple commands at `;`, `&&`, `||`,
 `|` and newlines; `sh -c '…'`, `bash -c`, `env …`, `xargs …`, `timeout …`,
-`nice …` and friends are looked through to the command they run; `$(…)` and
-backticks are denied (their output would become a command unseen). Each
+`nice …`, `find -exec` and friends are looked through to the command they run,
+shell keywords (`{`, `if … then`, `do`, `!`) and git's global options are
+skipped; `$(…)`, backticks, a command name the shell would build (`$c`,
+`/usr/bin/cur?`) and a shell reading commands from its input (`… | sh`) are
+denied: what would run cannot be seen. Each
 simple command gets a verdict from the deny / ask / allow lists; the line's
 verdict is the worst of them. Redirections that write outside the workspace
 are denied. The lists come from settings, never from the model.
@@ -76,8 +79,24 @@ DEFAULT_ALLOW: tuple[str, ...] = (
 
 # Wrappers whose argument is another command.
 _WRAPPERS = {"env", "nice", "nohup", "timeout", "time", "xargs", "stdbuf", "ionice", "command",
-             "builtin", "exec", "setsid", "chronic", "unbuffer"}
+             "builtin", "exec", "setsid", "chronic", "unbuffer", "watch", "flock", "taskset", "chrt",
+             "strace", "ltrace", "unshare", "proxychains", "proxychains4", "torsocks"}
+# Wrapper options that take the next word as their value (`xargs -I {} curl {}`).
+_VALUE_OPTIONS = {"env": {"-u", "--unset", "-C", "--chdir"}, "timeout": {"-s", "--signal", "-k", "--kill-after"},
+                  "nice": {"-n", "--adjustment"}, "ionice": {"-c", "-n", "-p"}, "stdbuf": {"-i", "-o", "-e"},
+                  "xargs": {"-I", "-i", "-L", "-l", "-n", "-P", "-s", "-d", "-E", "-e", "-a", "--arg-file"},
+                  "watch": {"-n", "--interval", "-d"}, "flock": {"-w", "--timeout", "-E", "-c"},
+                  "taskset": {"-c", "-p"}, "chrt": {"-p"}, "strace": {"-e", "-o", "-p", "-s", "-u"},
+                  "ltrace": {"-e", "-o", "-p", "-s", "-u"}}
 _SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "fish"}
+# Shell keywords that may stand before a command (`{ curl x; }`, `if true; then curl x; fi`).
+_KEYWORDS = {"{", "}", "!", "if", "then", "else", "elif", "fi", "do", "done", "while", "until",
+             "coproc", "case", "esac", "select", "function"}
+# git's options that come before the subcommand (`git -C dir -c k=v push`).
+_GIT_VALUE_OPTIONS = {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path", "--config-env",
+                      "--super-prefix"}
+# A command name the shell builds (variables, globs, brace expansion) cannot be checked.
+_EXPANSION = re.compile(r"[$*?\[{]")
 _OPERATORS = {";", "&&", "||", "|", "&", "|&", "\n", "(", ")"}
 
 
@@ -116,6 +135,31 @@ def _pattern_matches(pattern: str, words: Sequence[str]) -> bool:
     if not all(fnmatch.fnmatchcase(w, p) for w, p in zip(words, lead, strict=False)):
         return False
     rest = words[len(lead):]
+    return all(any(w == o or w.startswith(o + "=") for w in rest) for o in opts)
+
+
+def _deny_matches(pattern: str, words: Sequence[str]) -> bool:
+    """Like _pattern_matches, but the pattern's later words may have options in between
+    (`pip --proxy p install`, `git -c k=v push`): a deny list errs on the strict side."""
+    import fnmatch
+
+    pat = pattern.split()
+    if "*" in pat or len(pat) < 2 or not words:
+        return _pattern_matches(pattern, words)
+    cut = len(pat)
+    while cut > 1 and pat[cut - 1].startswith("-"):
+        cut -= 1
+    lead, opts = pat[:cut], pat[cut:]
+    if not fnmatch.fnmatchcase(words[0], lead[0]):
+        return False
+    i = 1
+    for p in lead[1:]:
+        while i < len(words) and not fnmatch.fnmatchcase(words[i], p):
+            i += 1
+        if i >= len(words):
+            return False
+        i += 1
+    rest = words[1:]
     return all(any(w == o or w.startswith(o + "=") for w in rest) for o in opts)
 
 
@@ -159,8 +203,11 @@ def _strip_redirections(words: list[str]) -> tuple[list[str], list[str]]:
     i = 0
     while i < len(words):
         w = words[i]
+        if w.startswith("<<<"):  # a here-string: its text is input, not a word of the command
+            i += 1 if w != "<<<" else 2
+            continue
         m = re.fullmatch(r"(\d*|&)(>>|>|<|>&|<<|<<<)(.*)", w)
-        if m and not w.startswith("<<<"):
+        if m:
             op, target = m.group(2), m.group(3)
             if not target and i + 1 < len(words):
                 i += 1
@@ -175,34 +222,69 @@ def _strip_redirections(words: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _unwrap(words: list[str]) -> list[list[str]]:
-    """Look through env/timeout/xargs/sh -c to the commands they run."""
+    """Look through env/timeout/xargs/sh -c/find -exec to the commands they run."""
+    while words and words[0] in _KEYWORDS:
+        words = words[1:]
     if not words:
         return []
-    head = os.path.basename(words[0])
-    if head in _SHELLS:
-        flag = next((i for i, w in enumerate(words[1:], 1)
-                     if re.fullmatch(r"-[a-z]*c[a-z]*", w)), None)
-        if flag is not None:
-            idx = flag
-            if idx + 1 < len(words):
-                inner = words[idx + 1]
-                return [c for sub in split_commands(inner) for c in _unwrap(_strip_redirections(sub)[0])]
-        return [words]
-    if head in _WRAPPERS:
-        rest = words[1:]
-        # skip the wrapper's own options and VAR=value / durations
-        while rest and (rest[0].startswith("-") or "=" in rest[0] or
-                        (head == "timeout" and re.fullmatch(r"[\d.]+[smhd]?", rest[0]))):
-            opt = rest.pop(0)
-            if head in ("timeout", "nice", "ionice", "stdbuf") and opt in ("-s", "-n", "-k", "-c"):
-                if rest:
-                    rest.pop(0)
-        if not rest:
-            return [words[:1]]
-        return _unwrap(rest)
     # VAR=value cmd
     if "=" in words[0] and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0]):
         return _unwrap(words[1:]) if len(words) > 1 else []
+    head = os.path.basename(words[0])
+    if _EXPANSION.search(words[0]) and words[0] not in ("[", "[["):
+        raise PolicyError(f"the command name {words[0]!r} is built by the shell and cannot be checked")
+    if head in _SHELLS:
+        flag = next((i for i, w in enumerate(words[1:], 1)
+                     if re.fullmatch(r"-[a-z]*c[a-z]*", w)), None)
+        operands = [w for w in words[1:] if not w.startswith("-")]
+        if flag is not None:
+            # every word after -c that is not an option may be the command string: check them all
+            inner = [w for w in words[flag + 1:] if w != "--" and not w.startswith("-")]
+            if not inner:
+                raise PolicyError(f"{head} -c without a command")
+            return [c for text in inner for sub in split_commands(text)
+                    for c in _unwrap(_strip_redirections(sub)[0])]
+        if not operands:
+            raise PolicyError(f"{head} would read its commands from its input, which cannot be checked")
+        return [words]
+    if head in _WRAPPERS:
+        rest = words[1:]
+        takes_value = _VALUE_OPTIONS.get(head, set())
+        inner_text: list[str] = []
+        # skip the wrapper's own options and VAR=value / durations
+        while rest and (rest[0].startswith("-") or "=" in rest[0] or
+                        (head in ("timeout", "watch") and re.fullmatch(r"[\d.]+[smhd]?", rest[0]))):
+            opt = rest.pop(0)
+            if head == "env" and (opt in ("-S", "--split-string") or opt.startswith(("-S", "--split-string="))):
+                value = opt.split("=", 1)[1] if "=" in opt else (opt[2:] if len(opt) > 2 else
+                                                                   (rest.pop(0) if rest else ""))
+                inner_text.append(value)  # env -S 'curl x' runs that string split into words
+            elif opt in takes_value and rest:
+                rest.pop(0)
+        units = [c for text in inner_text for sub in split_commands(text) for c in _unwrap(sub)]
+        if not rest:
+            return units or [words[:1]]
+        return units + _unwrap(rest)
+    if head == "find":  # find ... -exec cmd {} ; runs cmd
+        out = [words]
+        for i, w in enumerate(words):
+            if w in ("-exec", "-execdir", "-ok", "-okdir") and i + 1 < len(words):
+                inner = words[i + 1:]
+                end = next((k for k, x in enumerate(inner) if x in (";", "+")), len(inner))
+                out += _unwrap(inner[:end])
+        return out
+    if head == "git":  # drop the options before the subcommand
+        rest = words[1:]
+        kept = ["git"]
+        while rest and rest[0].startswith("-"):
+            opt = rest.pop(0)
+            if opt.split("=", 1)[0] in ("-c", "--config-env", "--exec-path"):
+                # configuration on the command line can make git run any program (aliases
+                # with `!`, core.sshCommand, core.pager, diff.external...)
+                raise PolicyError(f"git {opt} is not allowed: it can make git run other programs")
+            if opt in _GIT_VALUE_OPTIONS and rest:
+                rest.pop(0)
+        return [kept + rest] if rest != words[1:] else [words]
     return [words]
 
 
@@ -254,7 +336,7 @@ class ShellPolicy:
     def _verdict(self, words: list[str], root: Path) -> tuple[Verdict, str]:
         text = " ".join(words)
         for pat in self.deny:
-            if _pattern_matches(pat, words):
+            if _deny_matches(pat, words):
                 return Verdict.DENY, f"'{text[:60]}' is denied by the policy ({pat})"
         # The most specific matching pattern decides; on a tie, "ask" wins.
         best: tuple[int, int, Verdict, str] | None = None
