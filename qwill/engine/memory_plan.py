@@ -485,6 +485,8 @@ class MemoryPlan:
     def refusal(self) -> str:
         """The message shown instead of loading: what does not fit and what would."""
         m = self.model
+        if fits(self.estimate, self.machine):  # memory is fine: a setting is the problem
+            return f"cannot load {m.name}: " + "; ".join(self.problems)
         head = (f"{m.name} ({fmt_bytes(m.weight_bytes)} of weights, "
                 f"{m.bits_per_weight:.1f} bits/weight) will not fit: ")
         text = head + "; ".join(self.problems)
@@ -579,7 +581,7 @@ def plan_memory(model: ModelMemory, machine: Machine, req: PlanRequest) -> Memor
     if not ok and not problems:
         problems.append(_shortfall_text(chosen, machine, auto=req.placement == "auto"))
     plan = MemoryPlan(model, machine, req, chosen, ok, problems, [], notes)
-    if not ok:
+    if not fits(chosen, machine):
         plan.alternatives = alternatives(model, machine, req, chosen)
     return plan
 

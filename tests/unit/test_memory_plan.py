@@ -295,6 +295,9 @@ def test_quantized_kv_without_flash_attention_is_refused() -> None:
                        PlanRequest(kv_type="q4_0", flash_attention="off"))
     assert not plan.fits
     assert "needs flash attention" in plan.problems[0]
+    # a setting, not memory: no "what fits instead"
+    assert plan.refusal().startswith("cannot load Qwen3-Coder-30B-A3B-Instruct Q4_K_M: engine.kvCacheType q4_0")
+    assert plan.alternatives == []
 
 
 def test_experts_on_cpu_needs_experts() -> None:
