@@ -377,6 +377,10 @@ class CompletionService:
         """Evaluate the prompt for a new place ahead of the first keystroke there."""
         if not self.ready or self._flights:
             return
+        # Only an engine whose KV cache lives here gains from evaluating ahead;
+        # a remote server would spend a request on it.
+        if not getattr(self.worker.engine, "local_kv_cache", False):
+            return
         self._cancel_speculation()
         req = CompletionRequest(uri, text, offset, path, language_id)
         anchor = new_anchor(uri, text, offset, self._limits())

@@ -21,6 +21,9 @@ _PIECE = re.compile(r"\s*\S+|\s+")
 class FakeEngine:
     """Replays enqueued responses in order; each response is split into word pieces."""
 
+    # prompts evaluated ahead of time stay in this engine's KV cache (see warm-up)
+    local_kv_cache = True
+
     def __init__(self, responses: list[str] | None = None, *, delay: float = 0.0,
                  default: str = "", fim_template: str = "qwen") -> None:
         self.responses: deque[str] = deque(responses or [])

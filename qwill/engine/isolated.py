@@ -111,6 +111,9 @@ def _host(conn: Connection, settings_json: dict[str, Any], fim_override: str) ->
 class IsolatedEngine:
     """An Engine whose model lives in a child process that is restarted if it dies."""
 
+    # prompts evaluated ahead of time stay in this engine's KV cache (see warm-up)
+    local_kv_cache = True
+
     def __init__(self, settings: EngineSettings, *, fim_override: str = "auto",
                  progress: ProgressFn | None = None) -> None:
         self._settings_json = settings.model_dump(mode="json")

@@ -113,6 +113,9 @@ def _quiet_stderr() -> Iterator[None]:
 class LlamaEngine:
     """A GGUF model loaded into llama.cpp, one sequence, prefix-reusing."""
 
+    # prompts evaluated ahead of time stay in this engine's KV cache (see warm-up)
+    local_kv_cache = True
+
     def __init__(self, path: Path, header: GGUFHeader, options: LlamaOptions,
                  *, fim_template: str = "", verbose: bool = False) -> None:
         llama_cpp = import_llama_cpp()
