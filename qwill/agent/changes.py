@@ -176,10 +176,14 @@ def write_to_disk(root: Path, changes: ChangeSet) -> None:
     def temp_for(target: Path, text: str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".qwill", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        if target.exists():
-            os.chmod(name, target.stat().st_mode & 0o7777)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+            if target.exists():
+                os.chmod(name, target.stat().st_mode & 0o7777)
+        except BaseException:  # e.g. the disk is full: leave no stray temporary file behind
+            Path(name).unlink(missing_ok=True)
+            raise
         return Path(name)
 
     try:
@@ -208,11 +212,25 @@ def write_to_disk(root: Path, changes: ChangeSet) -> None:
             if op == "write" and tmp is not None:
                 tmp.unlink(missing_ok=True)
         raise
-    for op, p, other in staged:
-        if op == "write" and other is not None:
-            os.replace(other, p)
-        elif op == "delete":
-            p.unlink(missing_ok=True)
-        elif op == "rename" and other is not None:
-            other.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(p, other)
+    done = 0
+    try:
+        for op, p, other in staged:
+            _commit(op, p, other)
+            done += 1
+    except BaseException:
+        # each file already replaced is whole; remove the temporary files not yet used
+        for op, _, tmp in staged[done:]:
+            if op == "write" and tmp is not None:
+                tmp.unlink(missing_ok=True)
+        raise
+
+
+def _commit(op: str, p: Path, other: Path | None) -> None:
+    """One step of write_to_disk's second phase; each is atomic for its file."""
+    if op == "write" and other is not None:
+        os.replace(other, p)
+    elif op == "delete":
+        p.unlink(missing_ok=True)
+    elif op == "rename" and other is not None:
+        other.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, other)
