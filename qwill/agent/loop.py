@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -32,7 +33,7 @@ from .checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from .shell import ShellPolicy, Verdict
 from .toolcalls import StreamingToolCallParser, ToolCall, tool_specs
 from .tools import TOOLS, TOOLS_BY_NAME, ToolContext, ToolError, call_tool
-from .workspace import Staging, Workspace
+from .workspace import PathError, Staging, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class AgentSession:
     store: CheckpointStore | None = None
     plan: list[Any] = field(default_factory=list)
     busy: bool = False
+    failed_calls: set[str] = field(default_factory=set)  # for the "you tried this" nudge
 
     # -- undo -----------------------------------------------------------------------
     def restore_changes(self, to_step: int | None = None) -> tuple[ChangeSet, int]:
@@ -228,8 +230,9 @@ class Agent:
         return fmt.render(session.messages, tools=tools, add_generation_prompt=True)
 
     @staticmethod
-    def _overview(session: AgentSession, limit: int = 60) -> str:
-        """The workspace's files, shown once with the first task (small models need it)."""
+    def _overview(session: AgentSession, task: str, limit: int = 60, attach_chars: int = 6000) -> str:
+        """Shown once with the first task: the workspace's files, and the text of the
+        files the task names (small models edit far better when they see them)."""
         files = []
         for rel in session.workspace.walk():
             files.append(rel)
@@ -238,7 +241,21 @@ class Agent:
         if not files:
             return "\n\nThe workspace is empty."
         more = "\n..." if len(files) > limit else ""
-        return "\n\nFiles in the workspace:\n" + "\n".join(files[:limit]) + more
+        out = "\n\nFiles in the workspace:\n" + "\n".join(files[:limit]) + more
+        budget = attach_chars
+        for rel in files[:limit]:
+            if not re.search(rf"(?<![\w/.-]){re.escape(rel)}(?![\w/-])", task):
+                continue
+            try:
+                text, _ = session.workspace.read_live(rel)
+            except PathError:
+                continue
+            if text is None or len(text) > budget:
+                continue
+            budget -= len(text)
+            numbered = "\n".join(f"{n}| {line}" for n, line in enumerate(text.splitlines(), 1))
+            out += f"\n\n{rel}:\n{numbered}"
+        return out
 
     def _emit(self, session: AgentSession, kind: str, step: int, **data: Any) -> None:
         try:
@@ -283,7 +300,7 @@ class Agent:
             session.messages.append(self._system(session, fmt))
         elif self._compact(session, fmt):
             self._emit(session, "compacted", session.step)
-        session.messages.append(ChatMessage("user", task + (self._overview(session) if first_turn else "")))
+        session.messages.append(ChatMessage("user", task + (self._overview(session, task) if first_turn else "")))
         result = AgentResult("done", "", 0)
         self._emit(session, "start", session.step, task=task)
         history: list[list[str]] = []  # call keys per step, for loop detection
@@ -413,6 +430,7 @@ class Agent:
 
         ctx.flush = flush
         for call in calls:
+            repeated = call.key() in session.failed_calls
             if cancel.cancelled:
                 outputs.append((call.name, "error: cancelled before this call ran"))
                 continue
@@ -421,6 +439,10 @@ class Agent:
                 text = out
             except ToolError as exc:
                 text = f"error: {exc}"
+                if repeated:
+                    text += (" (You made this exact call before and it failed the same way: change the "
+                             "arguments or use another tool, e.g. read_file to see the current text.)")
+                session.failed_calls.add(call.key())
             outputs.append((call.name, text))
             tool = TOOLS_BY_NAME.get(call.name)
             if tool is not None and tool.writes and not text.startswith("error:"):

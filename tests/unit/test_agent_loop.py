@@ -289,3 +289,19 @@ async def test_second_turn_continues_and_compacts_at_the_boundary(repo: Path, tm
     assert any(e.kind == "compacted" for e in h.events)
     last = h.engine.history[-1].prompt
     assert "elided to save context" in last and "read it" in last and "and now?" in last
+
+
+async def test_files_named_in_the_task_are_attached(repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path)
+    await h.run("In geo.py, use math.pi", "ok")
+    first = h.engine.history[0].prompt
+    assert "geo.py:\n1| def area(r):\n2|     return 3.14 * r * r" in first
+    assert "README.md:\n" not in first  # not named in the task
+
+
+async def test_repeating_a_failed_call_gets_a_nudge(repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path)
+    bad = hermes("edit_file", path="geo.py", old_text="nope", new_text="x")
+    await h.run("x", bad, bad, "ok")
+    assert "You made this exact call before" not in h.engine.history[1].prompt
+    assert "You made this exact call before" in h.engine.history[2].prompt
