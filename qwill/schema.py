@@ -63,7 +63,7 @@ RESTRICTED_SUFFIXES = (".backend", ".url", ".apiKey", ".apiKeyEnv", ".caBundle")
 
 def _flat_defaults() -> dict[str, Any]:
     """`qwill.section.key` -> default, from the model itself (lists have no schema default)."""
-    dump = Settings().model_dump(by_alias=True, mode="json")
+    dump = Settings.model_validate({}).model_dump(by_alias=True, mode="json")
     out: dict[str, Any] = {}
     for key in flat_settings_schema():
         node: Any = dump
@@ -144,7 +144,7 @@ def lsp4ij_settings() -> dict[str, Any]:
 
 def initialization_options() -> dict[str, Any]:
     """Nested defaults, the shape `initializationOptions` takes."""
-    return Settings().model_dump(by_alias=True, mode="json")
+    return Settings.model_validate({}).model_dump(by_alias=True, mode="json")
 
 
 def _dump(value: Any) -> str:

@@ -18,7 +18,9 @@ end
 
 --- An LSP range for lines `line1`..`line2` (1-based, inclusive), or the cursor when no range.
 function M.target(bufnr, line1, line2, client)
-  bufnr = vim._resolve_bufnr(bufnr)
+  if bufnr == nil or bufnr == 0 then
+    bufnr = vim.api.nvim_get_current_buf()
+  end
   local enc = client and client.offset_encoding or 'utf-16'
   local range
   if line1 and line2 then
