@@ -37,6 +37,18 @@ class QwillProtocol(LanguageServerProtocol):
             return
         super()._handle_request(msg_id, method_name, params)
 
+    def _execute_handler(self, msg_id: Any, handler: Any, callback: Any,
+                         args: Any = None, kwargs: Any = None) -> None:
+        # pygls files the future of every async/generator handler under its id, and only
+        # a request's answer takes it out again: each didOpen/didChange/didClose (run by a
+        # generator) left one behind for good, ~1 kB a keystroke. Take it out when done.
+        def done(future: Any) -> None:
+            if self._request_futures.get(msg_id) is future:
+                del self._request_futures[msg_id]
+            callback(future)
+
+        super()._execute_handler(msg_id, handler, done, args, kwargs)
+
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
         # pygls' own copy of the document clamps a column past the end of a line by

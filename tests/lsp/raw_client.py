@@ -53,6 +53,7 @@ class RawServer:
         self._write_lock = threading.Lock()
         self._cond = threading.Condition()
         self.responses: dict[Any, dict[str, Any]] = {}
+        self.arrived: dict[Any, float] = {}  # time.monotonic() each response arrived
         self.null_id_errors: list[dict[str, Any]] = []  # answers to messages without a usable id
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
@@ -83,6 +84,24 @@ class RawServer:
         m = re.search(r"^VmRSS:\s+(\d+)\s+kB", status, re.MULTILINE)
         assert m, status
         return int(m.group(1))
+
+    def rss_tree_kib(self) -> dict[int, int]:
+        """VmRSS (KiB) of the server and each of its descendants (the engine runs in a child)."""
+        out: dict[int, int] = {}
+        todo = [self.pid]
+        while todo:
+            pid = todo.pop()
+            if pid in out:
+                continue
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                m = re.search(r"^VmRSS:\s+(\d+)\s+kB", status, re.MULTILINE)
+                out[pid] = int(m.group(1)) if m else 0
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo.extend(int(k) for k in (task / "children").read_text().split())
+            except OSError:
+                continue
+        return out
 
     def close(self, timeout: float = 10) -> int | None:
         """shutdown + exit, then wait (kill only this process if it does not go)."""
@@ -214,6 +233,7 @@ class RawServer:
                         self.null_id_errors.append(msg)
                     else:
                         self.responses[msg["id"]] = msg
+                        self.arrived[msg["id"]] = time.monotonic()
                     self._cond.notify_all()
         except (ServerGone, OSError, ValueError):
             pass
