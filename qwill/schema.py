@@ -194,30 +194,30 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def drifted(root: Path | None = None) -> list[str]:
-    """The generated files whose content differs from what the schema produces."""
-    root = root or repo_root()
+def _stale(root: Path) -> list[tuple[Generated, Path, str]]:
+    """(generated file, its path, the content it should have) for each file that differs."""
     out = []
-    for gen in GENERATED:
-        path = root / gen.path
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        if gen.render(current) != current:
-            out.append(gen.path)
-    return out
-
-
-def write_all(root: Path | None = None) -> list[str]:
-    """Rewrite every generated file; returns the ones that changed."""
-    root = root or repo_root()
-    changed = []
     for gen in GENERATED:
         path = root / gen.path
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         new = gen.render(current)
         if new != current:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(new, encoding="utf-8")
-            changed.append(gen.path)
+            out.append((gen, path, new))
+    return out
+
+
+def drifted(root: Path | None = None) -> list[str]:
+    """The generated files whose content differs from what the schema produces."""
+    return [gen.path for gen, _, _ in _stale(root or repo_root())]
+
+
+def write_all(root: Path | None = None) -> list[str]:
+    """Rewrite every generated file; returns the ones that changed."""
+    changed = []
+    for gen, path, new in _stale(root or repo_root()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(new, encoding="utf-8")
+        changed.append(gen.path)
     return changed
 
 

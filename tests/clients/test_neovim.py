@@ -22,12 +22,18 @@ def open_at_body(editor: Editor, tmp_path: Path, text: str, name: str = "add.py"
     editor.nvim.command(f"edit {path}")
 
 
+def insert_at(editor: Editor, line: int, col: int) -> None:
+    """Once the model is ready, put the cursor on `line`:`col` and append there in insert mode
+    (entering insert mode is what makes Neovim ask for an inline completion)."""
+    editor.wait_ready()
+    editor.nvim.command(f"call cursor({line}, {col})")
+    editor.nvim.input("A")
+
+
 def test_ghost_text_is_shown_and_tab_accepts_it(nvim_editor, fake_script, tmp_path: Path) -> None:
     editor = nvim_editor(fake_script(["return a + b"]))
     open_at_body(editor, tmp_path, "def add(a, b):\n    \n")
-    editor.wait_ready()
-    editor.nvim.command("call cursor(2, 5)")
-    editor.nvim.input("A")
+    insert_at(editor, 2, 5)
     assert editor.wait("ghost text", editor.ghost_text, 30) == "return a + b"
     assert editor.lines() == ["def add(a, b):", "    "]  # shown, not inserted
     editor.nvim.input("<Tab>")
@@ -42,9 +48,7 @@ def test_a_multiline_suggestion_is_accepted_whole(nvim_editor, fake_script, tmp_
     body = "total = 0\n        for x in xs:\n            total += x\n        return total"
     editor = nvim_editor(fake_script([body]))
     open_at_body(editor, tmp_path, "class Stats:\n    def total(self, xs):\n        \n")
-    editor.wait_ready()
-    editor.nvim.command("call cursor(3, 9)")
-    editor.nvim.input("A")
+    insert_at(editor, 3, 9)
     ghost = editor.wait("ghost text", editor.ghost_text, 30)
     assert ghost.split("\n")[0] == "total = 0"
     editor.nvim.input("<Tab>")
@@ -56,9 +60,7 @@ def test_a_multiline_suggestion_is_accepted_whole(nvim_editor, fake_script, tmp_
 def test_dismiss_hides_the_suggestion_and_leaves_the_buffer(nvim_editor, fake_script, tmp_path: Path) -> None:
     editor = nvim_editor(fake_script(["return a + b"]))
     open_at_body(editor, tmp_path, "def add(a, b):\n    \n")
-    editor.wait_ready()
-    editor.nvim.command("call cursor(2, 5)")
-    editor.nvim.input("A")
+    insert_at(editor, 2, 5)
     editor.wait("ghost text", editor.ghost_text, 30)
     editor.nvim.input("<C-]>")
     editor.wait("the ghost text to go", lambda: editor.ghost_text() is None, 10)
@@ -73,9 +75,7 @@ def test_completion_menu_fallback_inserts_the_suggestion(nvim_editor, fake_scrip
     """`inline = false` takes Neovim 0.11's path: the suggestion is a completion item."""
     editor = nvim_editor(fake_script(["return a + b"]), options={"inline": False})
     open_at_body(editor, tmp_path, "def add(a, b):\n    \n")
-    editor.wait_ready()
-    editor.nvim.command("call cursor(2, 5)")
-    editor.nvim.input("A")
+    insert_at(editor, 2, 5)
     editor.wait("insert mode", lambda: editor.mode() == "i", 10)
     editor.lua("vim.lsp.completion.get()")
     shown = editor.wait("the completion menu", lambda: [
@@ -91,9 +91,7 @@ def test_completion_menu_fallback_inserts_several_lines(nvim_editor, fake_script
     editor = nvim_editor(fake_script(["if not xs:\n        return 0\n    return sum(xs)"]),
                          options={"inline": False})
     open_at_body(editor, tmp_path, "def total(xs):\n    \n")
-    editor.wait_ready()
-    editor.nvim.command("call cursor(2, 5)")
-    editor.nvim.input("A")
+    insert_at(editor, 2, 5)
     editor.wait("insert mode", lambda: editor.mode() == "i", 10)
     editor.lua("vim.lsp.completion.get()")
     items = editor.wait("the completion menu", lambda: editor.nvim.funcs.complete_info(["items"])["items"], 30)
