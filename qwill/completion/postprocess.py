@@ -57,7 +57,13 @@ def cut_to_shape(text: str, shape: Shape, *, first_line_indent: int | None = Non
     """
     if not shape.multiline:
         idx = text.find("\n")
-        return (text, False) if idx < 0 else (text[:idx], True)
+        if idx < 0:
+            return text, False
+        if text[:idx].strip():
+            return text[:idx], True
+        # The line is finished (the model ends it first): suggest what comes next,
+        # as a block at this line's indentation.
+        return cut_to_shape(text, Shape(True, shape.min_indent, None))
     lines = text.split("\n")
     kept = [lines[0]]
     min_indent = shape.min_indent

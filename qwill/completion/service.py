@@ -293,7 +293,9 @@ class CompletionService:
             shape = syntax_shape(req.text, req.offset, req.language_id, req.path,
                                  allow_multiline=s.multiline)
         prompt = self._prompt(req, p, context)
-        stops = self.template.stop + (("\n",) if not shape.multiline else ())
+        # No newline stop for one-line shapes: when the line is already complete the
+        # model's first token is a newline and the next line is the suggestion.
+        stops = self.template.stop
         gen = GenerationRequest(prompt=prompt, max_tokens=s.max_tokens, stop=stops,
                                 temperature=s.temperature)
         # Automatic suggestions get `time_budget` seconds after their first line.

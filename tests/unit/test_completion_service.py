@@ -214,14 +214,19 @@ async def test_not_ready_or_disabled_answers_nothing(worker: EngineWorker) -> No
 
 
 async def test_mid_statement_asks_for_one_line_and_a_block_for_more(worker: EngineWorker) -> None:
-    service, engine = make(worker, "compute(1, 2)\nprint('more')", "return a + b\n\nprint(1)")
+    service, _ = make(worker, "compute(1, 2)\nprint('more')", "return a + b\n\nprint(1)")
     text = "result = \n"
     s = await service.complete(req(text, len("result = ")))
-    assert s is not None and s.text == "compute(1, 2)"
-    assert "\n" in engine.history[0].stop  # the model stops at the line's end
+    assert s is not None and s.text == "compute(1, 2)"  # cut at the line's end
     s = await service.complete(req())  # an empty line in a function body
     assert s is not None and s.text == "return a + b"
-    assert "\n" not in engine.history[1].stop
+
+
+async def test_at_the_end_of_a_complete_line_the_next_line_is_suggested(worker: EngineWorker) -> None:
+    service, _ = make(worker, "\n    return total\n\nprint(1)")
+    text = "def f(a, b):\n    total = a + b\n"
+    s = await service.complete(req(text, len("def f(a, b):\n    total = a + b")))
+    assert s is not None and s.text == "\n    return total"
 
 
 async def test_empty_or_whitespace_output_is_no_suggestion(worker: EngineWorker) -> None:
