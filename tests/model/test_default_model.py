@@ -97,7 +97,7 @@ def test_async_cancel_from_another_task(worker: EngineWorker) -> None:
         task = asyncio.ensure_future(consume())
         await asyncio.sleep(0.3)
         cancel.cancel("newer keystroke")
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 60)  # a hang guard, not a timing assertion
         return stats
 
     stats = asyncio.run(run())
