@@ -91,7 +91,7 @@ async def run_task(session: Session, task: dict[str, Any], workdir: Path, *, max
     repo = lay_out(task, workdir)
     settings = session.settings.agent.model_copy(update={
         "max_steps": max_steps,
-        "test_command": f"{sys.executable} -m pytest -q -p no:cacheprovider",
+        "test_command": f"{sys.executable} -m pytest -q -p no:cacheprovider -p no:asyncio",
         "max_tokens_per_step": 512,
     })
     agent_session = new_session(repo, store_dir=workdir / f".checkpoints-{task['name']}")
