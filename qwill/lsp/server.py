@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import uuid
 from collections.abc import Callable
@@ -46,22 +45,34 @@ class QwillProtocol(LanguageServerProtocol):
             if self._request_futures.get(msg_id) is future:
                 del self._request_futures[msg_id]
             callback(future)
+            # An error has been answered (and logged): its traceback's frames (a handler's
+            # locals, e.g. a 10 MB document) sit in a reference cycle with this future until
+            # a full garbage collection, 60 MB a time for a too-large document. Cut it now.
+            exc = None if future.cancelled() else future.exception()
+            for _ in range(8):  # the chain (cause, context) is short
+                if exc is None:
+                    break
+                exc.__traceback__ = None
+                exc = exc.__cause__ or exc.__context__
 
         super()._execute_handler(msg_id, handler, done, args, kwargs)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
-        # pygls' own copy of the document clamps a column past the end of a line by
-        # rewriting the client's Position in place (to one short of the end of the last
-        # line): our DocumentStore, the buffer every feature reads, must see the
-        # positions the client sent. pygls' copy gets copies; a failure there is not ours.
-        for change in params.content_changes:
-            try:
-                self.workspace.update_text_document(params.text_document, copy.deepcopy(change))
-            except Exception:
-                log.exception("pygls could not apply a change to %s", params.text_document.uri)
+        # Qwill's DocumentStore is the buffer every feature reads. pygls keeps a second
+        # copy (ls.workspace) that it re-splits and rebuilds on every change (~0.9 s a
+        # keystroke on a 10 MB file), and it clamped a column past the end of a line by
+        # rewriting the client's Position in place (one short), which our store then read.
+        # So the store applies the change first and pygls' copy takes its text by reference.
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
+        doc = self._server.session.documents.get(params.text_document.uri)  # type: ignore[attr-defined]
+        if doc is not None:
+            try:
+                self.workspace.update_text_document(
+                    params.text_document, types.TextDocumentContentChangeWholeDocument(text=doc.text))
+            except Exception:
+                log.exception("pygls' copy of %s could not be updated", params.text_document.uri)
 
 
 class QwillServer(LanguageServer):

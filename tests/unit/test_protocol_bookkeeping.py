@@ -1,4 +1,5 @@
-"""The server keeps no per-message state once a message is handled (no growth per keystroke).
+"""The server keeps no per-message state once a message is handled (no growth per keystroke),
+and keeps one copy of each document.
 
 pygls files the future of each async or generator handler under a message id
 and only a request's answer removed it: every didOpen/didChange/didClose left
@@ -56,6 +57,8 @@ async def test_no_future_is_kept_after_notifications_and_requests_end() -> None:
             if i % 2:
                 send({"method": "$/cancelRequest", "params": {"id": f"c{k}-{i}"}})
             await asyncio.sleep(0)
+        # pygls' own copy of the document (ls.workspace) is the store's text, not a rebuild
+        assert server.workspace.get_text_document(uri).source is server.session.documents.get(uri).text
         send({"method": "textDocument/didClose", "params": {"textDocument": {"uri": uri}}})
         await asyncio.sleep(0.01)
     for _ in range(200):
