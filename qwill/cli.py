@@ -110,6 +110,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
         sys.exit(f"qwill: {path}:{line}:{col}: {exc}")
     settings = _settings_from_args(args)
     session = Session(settings)
+    session.completion.speculate = False  # one answer, then exit
 
     def progress(message: str, fraction: float | None) -> None:
         if args.verbose:

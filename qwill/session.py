@@ -216,9 +216,16 @@ class Session:
         return self.status
 
     def close(self) -> None:
-        self.worker.shutdown(wait=False)
+        """Stop generations, then free the engines on their own threads.
+
+        Waiting matters: a decode still running when the interpreter exits would
+        touch a freed llama.cpp model (a crash at exit). Cancelled work stops
+        within one token, so the wait is short.
+        """
+        self.completion.cancel_all()
+        self.worker.shutdown(wait=True)
         if self.agent_worker is not self.worker:
-            self.agent_worker.shutdown(wait=False)
+            self.agent_worker.shutdown(wait=True)
 
 
 def _engine_label(engine: EngineSettings) -> str:

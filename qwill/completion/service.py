@@ -131,6 +131,12 @@ class CompletionService:
             self._spec_token.cancel("user activity")
             self._spec_token = None
 
+    def cancel_all(self, reason: str = "shutting down") -> None:
+        """Stop every generation and the idle work (before the engine goes away)."""
+        for uri in list(self._flights):
+            self.cancel_document(uri, reason)
+        self._cancel_speculation()
+
     def forget(self, uri: str) -> None:
         self.cancel_document(uri, "closed")
         self._shown.pop(uri, None)
