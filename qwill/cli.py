@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, log_redaction
 from .config import Settings, parse_settings
 
 
@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_redaction.install()  # pygls logs whole messages at info/debug: keep API keys out
     settings = _settings_from_args(args)
     from .session import isolated_factory
 
@@ -227,6 +228,7 @@ def cmd_acp(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_redaction.install()  # pygls logs whole messages at info/debug: keep API keys out
     return acp_main(Session(_settings_from_args(args)))
 
 
