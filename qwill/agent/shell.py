@@ -196,8 +196,9 @@ def split_commands(line: str) -> list[list[str]]:
     return commands
 
 
-def _strip_redirections(words: list[str]) -> tuple[list[str], list[str]]:
-    """(words without redirections, paths written by redirections)."""
+def _strip_redirections(words: list[str], reads: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(words without redirections, paths written by redirections); paths read by `<`
+    redirections are added to `reads` when given."""
     out: list[str] = []
     writes: list[str] = []
     i = 0
@@ -214,6 +215,8 @@ def _strip_redirections(words: list[str]) -> tuple[list[str], list[str]]:
                 target = words[i]
             if op in (">", ">>") and target and not target.isdigit() and not target.startswith("&"):
                 writes.append(target)
+            elif op == "<" and target and reads is not None and not w.startswith(("<<", "0<<")):
+                reads.append(target)
             i += 1
             continue
         out.append(w)
@@ -307,7 +310,12 @@ class ShellPolicy:
         decision = Decision(Verdict.ALLOW)
         root = workspace.resolve()
         for raw in simple:
-            words, writes = _strip_redirections(raw)
+            reads: list[str] = []
+            words, writes = _strip_redirections(raw, reads)
+            outside = [t for t in reads if _points_outside(t, root)]
+            if outside and decision.verdict is Verdict.ALLOW:
+                decision.verdict = Verdict.ASK
+                decision.reasons.append(f"reads outside the workspace: {outside[0]}")
             for target in writes:
                 if target == "/dev/null":
                     continue
@@ -352,15 +360,27 @@ class ShellPolicy:
         if best is None:
             return self.default, f"'{text[:60]}' is not on the allow list"
         if best[2] is Verdict.ALLOW:
+            # an allowed reader (cat, grep, ls...) pointed outside the workspace (a path, ~,
+            # .., a symlink that leads out) is asked about: the file tools cannot read there
+            outside = next((w for w in words[1:] if _points_outside(w, root, follow_links=True)), None)
+            if outside is not None:
+                return Verdict.ASK, f"'{text[:60]}' reads outside the workspace ({outside})"
             return Verdict.ALLOW, ""
         return Verdict.ASK, f"'{text[:60]}' needs approval ({best[3]})"
 
 
-def _points_outside(word: str, root: Path) -> bool:
-    if word.startswith("-") or "://" in word:
+def _points_outside(word: str, root: Path, follow_links: bool = False) -> bool:
+    """Does `word` name a path outside `root`? (`--opt=/path` counts; with
+    follow_links, so does a relative path through a symlink that leads out.)"""
+    if word.startswith("-"):
+        if "=" not in word:
+            return False
+        word = word.split("=", 1)[1]
+    if "://" in word or word in ("/dev/null", "/dev/stdin", "/dev/stdout", "/dev/stderr"):
         return False
     if not (word.startswith(("/", "~", "..")) or "/../" in word):
-        return False
+        if not (follow_links and word and os.path.lexists(root / word)):
+            return False
     path = os.path.expanduser(word)
     target = Path(os.path.realpath(path if os.path.isabs(path) else root / path))
     return not target.is_relative_to(root)

@@ -118,3 +118,26 @@ def test_lines_whose_real_command_cannot_be_seen_are_denied(root: Path, line: st
                                   "git -C sub status", "find . -name '*.py' -exec grep -n x {} +"])
 def test_ordinary_commands_keep_their_verdict(root: Path, line: str) -> None:
     assert ShellPolicy().check(line, root).verdict is not Verdict.DENY, line
+
+
+@pytest.mark.parametrize("line", ["cat ~/.ssh/id_rsa", "cat /etc/passwd", "grep -r key ../other-project",
+                                  "head -n 5 link_out/secret.txt", "cat < /etc/hostname", "ls /",
+                                  "grep --file=/etc/passwd x a.txt", "tail ./../../x"])
+def test_allowed_readers_pointed_outside_the_workspace_must_ask(tmp_path: Path, line: str) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("x")
+    (root / "link_out").symlink_to(tmp_path / "outside")
+    decision = ShellPolicy().check(line, root)
+    assert decision.verdict is Verdict.ASK, (line, decision)
+    assert any("outside the workspace" in r for r in decision.reasons)
+
+
+@pytest.mark.parametrize("line", ["cat README.md", "ls src", "grep -rn x .", "head -5 ./a.py < a.py",
+                                  "cat /dev/null", "pytest -q tests/"])
+def test_readers_inside_the_workspace_stay_allowed(tmp_path: Path, line: str) -> None:
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    (root / "a.py").write_text("x")
+    assert ShellPolicy().check(line, root).verdict is Verdict.ALLOW, line
