@@ -103,15 +103,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_leftover: dict[int, bytes] = {}
+
+
 def read_frame(conn: socket.socket, timeout: float = 30) -> dict:
+    """One LSP frame; bytes of the next frames read with it are kept for the next call."""
     conn.settimeout(timeout)
-    buf = b""
+    buf = _leftover.pop(conn.fileno(), b"")
     while b"\r\n\r\n" not in buf:
         buf += conn.recv(65536)
     head, _, rest = buf.partition(b"\r\n\r\n")
     length = int(head.split(b":")[1].split(b"\r\n")[0])
     while len(rest) < length:
         rest += conn.recv(65536)
+    if rest[length:]:
+        _leftover[conn.fileno()] = rest[length:]
     return json.loads(rest[:length])
 
 
