@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="default", help="model for qwill serve (default: the default model)")
     ap.add_argument("--fake-token-delay", type=float, default=None,
                     help="use the fake engine instead, this many seconds per generated piece")
+    ap.add_argument("--threads", type=int, default=None, help="engine.nThreads (default: all cores)")
     ap.add_argument("--keystrokes", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--min-gap", type=float, default=0.020)
@@ -237,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
             model = args.model
         srv = RawServer(model, stderr_path=Path(tmp) / "server.log").start()
         try:
-            srv.initialize(init_options={"engine": {"model": model}}, timeout=120)
+            engine: dict[str, Any] = {"model": model}
+            if args.threads:
+                engine["nThreads"] = args.threads
+            srv.initialize(init_options={"engine": engine}, timeout=120)
             status = srv.wait_ready(timeout=900)
             if status["state"] != "ready":
                 print(f"the model did not load: {status['message']}", file=sys.stderr)
@@ -255,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"fake engine, {args.fake_token_delay * 1000:.0f} ms per piece",
                       "model": (status.get("model") or {}).get("name"),
                       "machine": machine(), **summarize(srv, run), "server_counters": stats,
-                      "settings": {"gap_s": [args.min_gap, args.max_gap], "pause_every": args.pause_every,
+                      "settings": {"threads": args.threads, "gap_s": [args.min_gap, args.max_gap], "pause_every": args.pause_every,
                                    "pause_s": list(args.pause), "settle_s": args.settle, "seed": args.seed}}
         finally:
             srv.close()
