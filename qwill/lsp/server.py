@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -135,33 +133,12 @@ class QwillServer(LanguageServer):
 
     async def load_model_with_progress(self) -> None:
         """Load the model in the background, reporting `$/progress` to the client."""
-        loop = asyncio.get_running_loop()
-        token = f"qwill-model-{uuid.uuid4().hex[:8]}"
-        use_progress = self.client_supports_progress
-        if use_progress:
-            try:
-                await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
-            except Exception:
-                use_progress = False
-        if use_progress:
-            self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                title="Qwill", message=f"loading model {self.session.settings.engine.model}",
-                percentage=0, cancellable=False))
-        last = [-1]
+        from .progress import WorkProgress
 
-        def progress(message: str, fraction: float | None) -> None:
-            pct = int(fraction * 100) if fraction is not None else None
-            if pct is not None and pct == last[0]:
-                return
-            last[0] = pct if pct is not None else last[0]
-            if use_progress:
-                loop.call_soon_threadsafe(
-                    self.work_done_progress.report, token,
-                    types.WorkDoneProgressReport(message=message, percentage=pct))
-
-        status = await self.session.load_model(progress)
-        if use_progress:
-            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=status.message))
+        progress = await WorkProgress.start(
+            self, "model", "Qwill", f"loading model {self.session.settings.engine.model}")
+        status = await self.session.load_model(progress.report)
+        progress.end(status.message)
 
 
 def create_server(session: Session | None = None) -> QwillServer:

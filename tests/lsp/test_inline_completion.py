@@ -220,3 +220,16 @@ async def test_selected_completion_item_is_the_start_of_the_suggestion(fake_scri
         assert item.insert_text == "path.join('a', 'b')"
         assert item.range == types.Range(start=types.Position(line=2, character=3),
                                          end=types.Position(line=2, character=5))
+
+
+async def test_model_loading_reports_progress_begin_to_end(fake_script) -> None:
+    async with lsp_session(fake_script(["x"])) as (client, _):
+        for _ in range(50):
+            tokens = [t for t in client.progress_reports if str(t).startswith("qwill-model-")]
+            if tokens and isinstance(client.progress_reports[tokens[0]][-1], types.WorkDoneProgressEnd):
+                break
+            await asyncio.sleep(0.1)
+        assert len(tokens) == 1
+        reports = client.progress_reports[tokens[0]]
+        assert isinstance(reports[0], types.WorkDoneProgressBegin) and "loading model" in (reports[0].message or "")
+        assert isinstance(reports[-1], types.WorkDoneProgressEnd) and "ready" in (reports[-1].message or "")
