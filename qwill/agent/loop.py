@@ -506,6 +506,8 @@ class Agent:
         if len(history) >= 4 and history[-1] == history[-3] and history[-2] == history[-4] \
                 and history[-1] != history[-2]:
             return "the model is alternating between the same two tool calls; stopping"
+        if len(history) >= 6 and history[-3:] == history[-6:-3]:
+            return "the model is cycling through the same three tool calls; stopping"
         return ""
 
 

@@ -216,6 +216,13 @@ async def test_alternation_stops(repo: Path, tmp_path: Path) -> None:
     assert result.reason == "loop" and "alternating" in result.message and result.steps == 4
 
 
+async def test_three_call_cycle_stops(repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path)
+    a, b, c = (hermes("rename_file", path=p, new_path=p) for p in ("geo.py", "README.md", "x.py"))
+    result = await h.run("x", a, b, c, a, b, c, a, "never")
+    assert result.reason == "loop" and "three tool calls" in result.message and result.steps == 6
+
+
 async def test_same_error_repeated_stops(repo: Path, tmp_path: Path) -> None:
     h = Harness(repo, tmp_path)
     bad = [hermes("read_file", path="missing.py", start_line=i) for i in (1, 2, 3)]
