@@ -151,6 +151,7 @@ def _rss_mb(pid: int) -> float:
 class Result:
     name: str
     latencies: list[float] = field(default_factory=list)
+    model_latencies: list[float] = field(default_factory=list)  # keystrokes answered by a model call
     first: list[float] = field(default_factory=list)
     evaluated: list[int] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
@@ -163,11 +164,14 @@ class Result:
         p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else float("nan")
         total = sum(self.sources.values()) or 1
         model = self.sources.get("model", 0)
+        mlat = sorted(self.model_latencies)
         return {
             "requests": len(lat),
             "p50_s": round(statistics.median(lat), 3) if lat else None,
             "p95_s": round(p95, 3),
             "mean_s": round(statistics.fmean(lat), 3) if lat else None,
+            "model_call_p50_s": round(statistics.median(mlat), 3) if mlat else None,
+            "model_call_p95_s": round(mlat[min(len(mlat) - 1, int(0.95 * len(mlat)))], 3) if mlat else None,
             "first_request_s": round(statistics.median(self.first), 3) if self.first else None,
             "cache_hit_rate": round(1 - model / total, 3),
             "evaluated_tokens_per_keystroke": round(sum(self.evaluated) / max(1, len(lat)), 1),
@@ -244,8 +248,10 @@ async def run_qwill(sites: list[Site], model: str, lines_before: int, lines_afte
                 res.latencies.append(dt)
                 res.evaluated.append(evaluated)
                 res.sources[source] = res.sources.get(source, 0) + 1
-                if source == "model" and prompt:
-                    res.prompt_tokens.append(prompt)
+                if source == "model":
+                    res.model_latencies.append(dt)
+                    if prompt:
+                        res.prompt_tokens.append(prompt)
             items = out.items if isinstance(out, types.InlineCompletionList) else (out or [])
             res.nonempty += bool(items)
         client.text_document_did_close(types.DidCloseTextDocumentParams(
@@ -340,6 +346,7 @@ def run_baseline(sites: list[Site], model_path: Path, threads: int) -> Result:
                     res.first.append(dt)
                 else:
                     res.latencies.append(dt)
+                    res.model_latencies.append(dt)
                     res.evaluated.append(evaluated)
                     res.sources["model"] = res.sources.get("model", 0) + 1
                     res.prompt_tokens.append(int(out.get("tokens_evaluated", 0)))
