@@ -283,10 +283,28 @@ def _nearest(text: str, old: str) -> str:
     return f"the closest lines (similarity {best:.0%}):\n" + _numbered(lines[lo:hi], lo + 1)
 
 
+_NUMBER_PREFIX = re.compile(r"^[ \t]*\d+\| ?", re.M)
+
+
+def _strip_line_numbers(old: str, new: str) -> tuple[str, str] | None:
+    """old/new text copied with read_file's `12| ` prefixes on every line, without them;
+    None when old_text is not written that way."""
+    lines = [ln for ln in old.splitlines() if ln.strip()]
+    if not lines or not all(_NUMBER_PREFIX.match(ln) for ln in lines):
+        return None
+    new_lines = [ln for ln in new.splitlines() if ln.strip()]
+    numbered_new = bool(new_lines) and all(_NUMBER_PREFIX.match(ln) for ln in new_lines)
+    return _NUMBER_PREFIX.sub("", old), (_NUMBER_PREFIX.sub("", new) if numbered_new else new)
+
+
 async def edit_file(ctx: ToolContext, path: str, old_text: str, new_text: str) -> str:
     rel, text = await _read(ctx, path)
     if old_text == "":
         raise ToolError("old_text is empty; use create_file for new files, or quote the lines to replace")
+    if old_text not in text:
+        stripped = _strip_line_numbers(old_text, new_text)
+        if stripped is not None:
+            old_text, new_text = stripped
     count = text.count(old_text)
     if count == 1:
         i = text.index(old_text)
@@ -325,9 +343,24 @@ async def create_file(ctx: ToolContext, path: str, content: str) -> str:
     if rel == "." or ctx.workspace.abspath(rel).is_dir():
         raise ToolError(f"{path} is a directory")
     if ctx.staging.read(rel) is not None:
-        raise ToolError(f"{rel} already exists; use edit_file to change it")
+        raise ToolError(f"{rel} already exists; use edit_file (or write_file to replace all of it)")
     ctx.staging.write(rel, content)
     return f"created {rel} ({len(content.splitlines())} lines)"
+
+
+async def write_file(ctx: ToolContext, path: str, content: str) -> str:
+    """Replace an existing file's whole text (small models edit small files best this way)."""
+    rel, text = await _read(ctx, path)
+    stripped = _strip_line_numbers(content, "")
+    if stripped is not None:  # the model copied read_file's line numbers
+        content = stripped[0]
+    if content == text:
+        return f"{rel}: no change (the content is what the file already holds)"
+    if text.endswith("\n") and content and not content.endswith("\n"):
+        content += "\n"
+    ctx.staging.write(rel, content)
+    delta = len(content.splitlines()) - len(text.splitlines())
+    return f"rewrote {rel}; {'+' if delta >= 0 else ''}{delta} lines"
 
 
 async def delete_file(ctx: ToolContext, path: str) -> str:
@@ -406,6 +439,8 @@ TOOLS: list[Tool] = [
          edit_file, writes=True),
     Tool("create_file", "Create a new file with the given content.",
          _obj({"path": _S, "content": _S}, ["path", "content"]), create_file, writes=True),
+    Tool("write_file", "Replace the whole content of an existing file (give the complete new text).",
+         _obj({"path": _S, "content": _S}, ["path", "content"]), write_file, writes=True),
     Tool("delete_file", "Delete a file.", _obj({"path": _S}, ["path"]), delete_file, writes=True),
     Tool("rename_file", "Rename or move a file.", _obj({"path": _S, "new_path": _S}, ["path", "new_path"]),
          rename_file, writes=True),

@@ -130,6 +130,38 @@ async def test_edit_whitespace_tolerant_recovery_reindents(ws: Workspace) -> Non
     assert '    if name:\n        return f"hello {name}"\n    return "hello"\n' in text
 
 
+async def test_edit_tolerates_line_numbers_copied_from_read_file(ws: Workspace) -> None:
+    ctx = ctx_for(ws)
+    shown = await call_tool(ctx, "read_file", {"path": "pkg/app.py", "start_line": 11, "end_line": 12})
+    assert "11| class Config:" in shown
+    out = await call_tool(ctx, "edit_file", {
+        "path": "pkg/app.py",
+        "old_text": "12| class Config:\n13|     timeout = 3",
+        "new_text": "12| class Config:\n13|     timeout = 30",
+    })
+    assert out.startswith("edited pkg/app.py")
+    assert ctx.staging.read("pkg/app.py").endswith("class Config:\n    timeout = 30\n")
+    # text that merely looks numbered in the file itself is matched as it is
+    ctx.staging.write("notes.txt", "1| one\n2| two\n")
+    await call_tool(ctx, "edit_file", {"path": "notes.txt", "old_text": "1| one", "new_text": "1| uno"})
+    assert ctx.staging.read("notes.txt") == "1| uno\n2| two\n"
+
+
+async def test_write_file_replaces_an_existing_file_only(ws: Workspace) -> None:
+    ctx = ctx_for(ws)
+    out = await call_tool(ctx, "write_file", {"path": "README.md", "content": "# demo\nuse greet(name)"})
+    assert out.startswith("rewrote README.md")
+    assert ctx.staging.read("README.md") == "# demo\nuse greet(name)\n"
+    with pytest.raises(ToolError, match="does not exist"):
+        await call_tool(ctx, "write_file", {"path": "pkg/nope.py", "content": "x"})
+    with pytest.raises(ToolError):
+        await call_tool(ctx, "write_file", {"path": "../outside.txt", "content": "x"})
+    out = await call_tool(ctx, "write_file", {"path": "README.md", "content": "1| # demo\n2| use greet(name)\n"})
+    assert "no change" in out
+    changes = ctx.staging.change_set(1)
+    assert changes.paths == ["README.md"]
+
+
 async def test_create_delete_rename_become_one_change_set(ws: Workspace) -> None:
     ctx = ctx_for(ws)
     await call_tool(ctx, "create_file", {"path": "pkg/new.py", "content": "X = 1\n"})
