@@ -315,7 +315,7 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"{len(cases)} cases: " + ", ".join(
         f"{lang} {sum(c.lang == lang and c.kind == k for c in cases)} {k}"
         for lang in corpora for k in ("single", "multi")), file=sys.stderr)
-    raw = {"engine": {"model": args.model},
+    raw = {"engine": {"model": args.model, **({"nThreads": args.threads} if args.threads else {})},
            "completion": {"linesBefore": args.lines_before, "linesAfter": args.lines_after},
            "context": {"tokenBudget": args.budget}}
     settings = parse_settings(raw).settings
@@ -391,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines-before", type=int, default=40)
     p.add_argument("--lines-after", type=int, default=10)
     p.add_argument("--model", default="default")
+    p.add_argument("--threads", type=int, default=0, help="engine threads (0: all cores)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--summarise", metavar="JSONL", help="print the tables of an earlier (partial) run")

@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pause", type=float, nargs=2, default=(0.3, 0.9), help="pause length range (s)")
     ap.add_argument("--settle", type=float, default=3.0, help="wait for the suggestion at the end of a spot (s)")
     ap.add_argument("--out", type=Path, help="write the JSON result here too")
+    ap.add_argument("--log-level", choices=["error", "warning", "info", "debug"],
+                    help="the server's logLevel setting (its log goes to a temporary file)")
     args = ap.parse_args(argv)
 
     rng = random.Random(args.seed)
@@ -241,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
             engine: dict[str, Any] = {"model": model}
             if args.threads:
                 engine["nThreads"] = args.threads
-            srv.initialize(init_options={"engine": engine}, timeout=120)
+            init: dict[str, Any] = {"engine": engine}
+            if args.log_level:
+                init["logLevel"] = args.log_level
+            srv.initialize(init_options=init, timeout=120)
             status = srv.wait_ready(timeout=900)
             if status["state"] != "ready":
                 print(f"the model did not load: {status['message']}", file=sys.stderr)

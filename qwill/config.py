@@ -174,7 +174,8 @@ class CompletionSettings(_Section):
         80, ge=0, le=10_000, description="Lines of the document before the cursor in the prompt."
     )
     lines_after: int = Field(
-        30, ge=0, le=10_000, description="Lines of the document after the cursor in the prompt."
+        15, ge=0, le=10_000,
+        description="Lines of the document after the cursor in the prompt (a re-anchor evaluates them again).",
     )
     window_tokens: int = Field(
         1536, ge=64, le=262_144,
@@ -187,6 +188,12 @@ class CompletionSettings(_Section):
         "suggestion (0: no limit; explicitly invoked completions are never cut by time).",
     )
     multiline: bool = Field(True, description="Allow suggestions spanning several lines.")
+    kv_shift: bool = Field(
+        False,
+        description="When the prompt is re-anchored after typing, move the cached K/V of the text after "
+        "the cursor to its new place instead of evaluating it again: faster re-anchors, measurably "
+        "worse suggestions (see the README's benchmarks).",
+    )
     temperature: float = Field(
         0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy, deterministic)."
     )

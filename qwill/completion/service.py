@@ -303,7 +303,7 @@ class CompletionService:
         # model's first token is a newline and the next line is the suggestion.
         stops = self.template.stop
         gen = GenerationRequest(prompt=prompt, max_tokens=s.max_tokens, stop=stops,
-                                temperature=s.temperature)
+                                temperature=s.temperature, kv_shift=s.kv_shift)
         # Automatic suggestions get `time_budget` seconds after their first line.
         budget = 0.0 if req.invoked else s.time_budget
         first_line_at: float | None = None
@@ -399,7 +399,8 @@ class CompletionService:
         self._spec_token = token
         stats = GenerationStats()
         with contextlib.suppress(EngineError):
-            async for _ in self.worker.generate(GenerationRequest(prompt, max_tokens=0), token, stats):
+            warm_up = GenerationRequest(prompt, max_tokens=0, kv_shift=self.settings.kv_shift)
+            async for _ in self.worker.generate(warm_up, token, stats):
                 pass
         self.counters.prompt_tokens += stats.prompt_tokens
         self.counters.evaluated_tokens += stats.prompt_eval_tokens

@@ -86,6 +86,11 @@ class GenerationRequest:
     time_budget: float = 0.0
     # A caller-chosen key: generations with the same slot share a KV sequence.
     slot: str = "completion"
+    # Reuse a run of cached tokens that moved (the FIM suffix after an edit) by shifting
+    # its K/V to the new position instead of evaluating it again. Faster, but the moved
+    # K/V were computed without the inserted text: measured to lower suggestion quality
+    # (benchmarks/kv_shift_quality.py), so off unless the caller opts in.
+    kv_shift: bool = False
 
 
 @dataclass

@@ -242,13 +242,15 @@ class LlamaEngine:
             i += 1
         return None
 
-    def _prepare(self, tokens: list[int], cancel: CancelToken, stats: GenerationStats) -> bool:
+    def _prepare(self, tokens: list[int], cancel: CancelToken, stats: GenerationStats,
+                 *, shift: bool = False) -> bool:
         """Make the KV cache hold `tokens`, evaluating as few as possible.
 
-        Reuses the longest common prefix, and then one later run of cached tokens
-        that the new prompt still contains (typically the FIM suffix after the
-        user's edit), moved to its new position with the memory API instead of
-        evaluated again. False when cancelled (the cache stays consistent).
+        Reuses the longest common prefix and, with `shift`, one later run of cached
+        tokens that the new prompt still contains (typically the FIM suffix after
+        the user's edit), moved to its new position with the memory API instead of
+        evaluated again (an approximation: see GenerationRequest.kv_shift). False
+        when cancelled (the cache stays consistent).
         """
         common = 0
         for a, b in zip(self.cached, tokens, strict=False):
@@ -257,11 +259,12 @@ class LlamaEngine:
             common += 1
         if common == len(tokens):
             common -= 1  # the last prompt token is evaluated again for fresh logits
-        reuse = self._find_reuse(tokens, common) if self.can_shift and self.min_reuse > 0 else None
+        reuse = (self._find_reuse(tokens, common)
+                 if shift and self.can_shift and self.min_reuse > 0 else None)
         if reuse is None:
             self._truncate_cache(common)
-            stats.prompt_eval_tokens = len(tokens) - common
             done = self._decode_at(tokens[common:], common, cancel)
+            stats.prompt_eval_tokens = done  # what was evaluated, also when cancelled part-way
             self.cached.extend(tokens[common:common + done])
             self.llm.n_tokens = len(self.cached)
             return done == len(tokens) - common
@@ -276,10 +279,10 @@ class LlamaEngine:
         lib.llama_memory_seq_rm(mem, 0, common, -1)
         if j != i:
             lib.llama_memory_seq_add(mem, _SCRATCH_SEQ, i, i + m, j - i)
-        stats.prompt_eval_tokens = (j - common) + (len(tokens) - j - m)
         stats.shifted_tokens = m
         del self.cached[common:]
         done = self._decode_at(tokens[common:j], common, cancel)
+        stats.prompt_eval_tokens = done
         self.cached.extend(tokens[common:common + done])
         if done < j - common:
             lib.llama_memory_seq_rm(mem, _SCRATCH_SEQ, -1, -1)
@@ -289,6 +292,7 @@ class LlamaEngine:
         lib.llama_memory_seq_rm(mem, _SCRATCH_SEQ, -1, -1)
         self.cached.extend(tokens[j:j + m])
         done = self._decode_at(tokens[j + m:], j + m, cancel)
+        stats.prompt_eval_tokens += done
         self.cached.extend(tokens[j + m:j + m + done])
         self.llm.n_tokens = len(self.cached)
         return done == len(tokens) - j - m
@@ -307,7 +311,7 @@ class LlamaEngine:
                 "raise engine.contextSize or lower completion.linesBefore"
             )
         max_new = min(request.max_tokens, budget - len(tokens))
-        if not self._prepare(tokens, cancel, stats):
+        if not self._prepare(tokens, cancel, stats, shift=request.kv_shift):
             stats.stop_reason = "cancelled"
             stats.prompt_seconds = time.perf_counter() - t0
             return

@@ -167,7 +167,15 @@ def test_edit_in_the_middle_moves_the_cached_suffix_instead_of_evaluating_it(wor
                               CancelToken(), first))
     edited = head + "        data = json.load(fh)\n        "
     pieces = list(worker.generate_sync(
-        GenerationRequest(tpl.render(edited, tail), max_tokens=12, stop=("\n",)), CancelToken(), second))
+        GenerationRequest(tpl.render(edited, tail), max_tokens=12, stop=("\n",), kv_shift=True),
+        CancelToken(), second))
     assert second.shifted_tokens > 100  # the suffix was moved, not recomputed
     assert second.prompt_eval_tokens < 30
     assert "".join(pieces).strip()  # and the model still answers from the moved cache
+    # without kv_shift (the default) the same edit evaluates the suffix again: exact K/V
+    third = GenerationStats()
+    list(worker.generate_sync(GenerationRequest(tpl.render(head + "        ", tail), max_tokens=4),
+                              CancelToken(), GenerationStats()))
+    list(worker.generate_sync(GenerationRequest(tpl.render(edited, tail), max_tokens=4), CancelToken(), third))
+    assert third.shifted_tokens == 0
+    assert third.prompt_eval_tokens > 100
