@@ -343,7 +343,9 @@ async def create_file(ctx: ToolContext, path: str, content: str) -> str:
     if rel == "." or ctx.workspace.abspath(rel).is_dir():
         raise ToolError(f"{path} is a directory")
     if ctx.staging.read(rel) is not None:
-        raise ToolError(f"{rel} already exists; use edit_file (or write_file to replace all of it)")
+        # Models often "create" the file they mean to rewrite; the review shows the diff
+        # and the checkpoint keeps the old text, so replace it and say so.
+        return "(the file already existed) " + await write_file(ctx, rel, content)
     ctx.staging.write(rel, content)
     return f"created {rel} ({len(content.splitlines())} lines)"
 
@@ -437,7 +439,7 @@ TOOLS: list[Tool] = [
     Tool("edit_file", "Replace old_text (copied exactly from the file, matching once) with new_text.",
          _obj({"path": _S, "old_text": _S, "new_text": _S}, ["path", "old_text", "new_text"]),
          edit_file, writes=True),
-    Tool("create_file", "Create a new file with the given content.",
+    Tool("create_file", "Create a new file with the given content (an existing file is replaced).",
          _obj({"path": _S, "content": _S}, ["path", "content"]), create_file, writes=True),
     Tool("write_file", "Replace the whole content of an existing file (give the complete new text).",
          _obj({"path": _S, "content": _S}, ["path", "content"]), write_file, writes=True),

@@ -165,8 +165,9 @@ async def test_write_file_replaces_an_existing_file_only(ws: Workspace) -> None:
 async def test_create_delete_rename_become_one_change_set(ws: Workspace) -> None:
     ctx = ctx_for(ws)
     await call_tool(ctx, "create_file", {"path": "pkg/new.py", "content": "X = 1\n"})
-    with pytest.raises(ToolError, match="already exists"):
-        await call_tool(ctx, "create_file", {"path": "pkg/new.py", "content": ""})
+    out = await call_tool(ctx, "create_file", {"path": "pkg/new.py", "content": "X = 2\n"})
+    assert out.startswith("(the file already existed) rewrote pkg/new.py")
+    assert ctx.staging.read("pkg/new.py") == "X = 2\n"
     await call_tool(ctx, "rename_file", {"path": "README.md", "new_path": "docs/README.md"})
     await call_tool(ctx, "edit_file", {"path": "docs/README.md", "old_text": "# demo", "new_text": "# Demo"})
     await call_tool(ctx, "delete_file", {"path": "pkg/app.py"})
@@ -177,7 +178,7 @@ async def test_create_delete_rename_become_one_change_set(ws: Workspace) -> None
     write_to_disk(ws.root, cs)
     assert (ws.root / "docs/README.md").read_text() == "# Demo\nuse greet()\n"
     assert not (ws.root / "README.md").exists() and not (ws.root / "pkg/app.py").exists()
-    assert (ws.root / "pkg/new.py").read_text() == "X = 1\n"
+    assert (ws.root / "pkg/new.py").read_text() == "X = 2\n"
 
 
 async def test_write_to_disk_refuses_a_file_changed_since(ws: Workspace) -> None:
