@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 _KINDS: dict[str, str] = {
     "read_file": "read", "list_files": "search", "grep": "search", "find_symbol": "search",
-    "edit_file": "edit", "write_file": "edit", "create_file": "edit", "delete_file": "delete", "rename_file": "move",
+    "edit_file": "edit", "write_file": "edit", "create_file": "edit", "delete_file": "delete",
+    "rename_file": "move", "rename_symbol": "edit",
     "run_command": "execute", "run_tests": "execute", "todo": "think",
 }
 _STOP = {"done": "end_turn", "cancelled": "cancelled", "max_steps": "max_turn_requests",

@@ -371,9 +371,45 @@ async def delete_file(ctx: ToolContext, path: str) -> str:
     return f"deleted {rel}"
 
 
+_NAME = re.compile(r"[A-Za-z_$][\w$]*")
+MAX_RENAME_FILES = 200
+
+
+async def rename_symbol(ctx: ToolContext, name: str, new_name: str, path: str = ".", glob: str = "") -> str:
+    """Replace the identifier `name` by `new_name` wherever it occurs as a whole word,
+    in every text file under `path` (code, docs, configuration): one reviewed change."""
+    if not _NAME.fullmatch(name or "") or not _NAME.fullmatch(new_name or ""):
+        raise ToolError("name and new_name must be identifiers (letters, digits, _; not starting with a digit)")
+    if name == new_name:
+        raise ToolError("new_name is the same as name")
+    rx = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])")
+    changed: list[str] = []
+    total = 0
+    for p in sorted(_files_for(ctx, path, glob)):
+        try:
+            text = ctx.staging.read(p)
+        except PathError:
+            continue
+        if text is None or "\x00" in text[:1000]:
+            continue
+        updated, n = rx.subn(new_name, text)
+        if n:
+            if len(changed) >= MAX_RENAME_FILES:
+                raise ToolError(f"{name} occurs in more than {MAX_RENAME_FILES} files; narrow it with path or glob")
+            ctx.staging.write(p, updated)
+            changed.append(f"{p} ({n})")
+            total += n
+    if not changed:
+        raise ToolError(f"{name!r} does not occur as a whole word under {path or '.'}; grep finds where it is")
+    return f"renamed {name} -> {new_name}: {total} place{'s' if total != 1 else ''} in {', '.join(changed)}"
+
+
 async def rename_file(ctx: ToolContext, path: str, new_path: str) -> str:
     rel, _ = await _read(ctx, path)
     dest = ctx.workspace.rel(new_path)
+    if dest == rel:
+        raise ToolError(f"rename_file renames files and {rel} would keep its name; to rename a function, "
+                        "class, variable or setting use rename_symbol")
     if ctx.staging.read(dest) is not None or ctx.workspace.abspath(dest).is_dir():
         raise ToolError(f"{dest} already exists")
     ctx.staging.rename(rel, dest)
@@ -446,6 +482,10 @@ TOOLS: list[Tool] = [
     Tool("delete_file", "Delete a file.", _obj({"path": _S}, ["path"]), delete_file, writes=True),
     Tool("rename_file", "Rename or move a file.", _obj({"path": _S, "new_path": _S}, ["path", "new_path"]),
          rename_file, writes=True),
+    Tool("rename_symbol", "Rename a function, class, variable or setting everywhere: replaces the whole word "
+         "name with new_name in every file under path (default: the whole workspace, docs included).",
+         _obj({"name": _S, "new_name": _S, "path": _S, "glob": _S}, ["name", "new_name"]),
+         rename_symbol, writes=True),
     Tool("run_command", "Run a shell command in the workspace (no network).",
          _obj({"command": _S}, ["command"]), run_command_tool),
     Tool("run_tests", "Run the project's tests.", _obj({}, []), run_tests),
