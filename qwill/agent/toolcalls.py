@@ -367,6 +367,34 @@ def _mistral(after: str) -> tuple[list[ToolCall], list[str]]:
     return calls, errors
 
 
+def resolve_tool_name(name: str, args: Any, specs: ToolSpecs) -> str | None:
+    """`name` when it is a tool; else the one tool whose parameters the arguments fit
+    (every argument is one of its parameters and its required ones are all there), as
+    when a model calls `rename_function` with rename_symbol's arguments; else None."""
+    if not specs or name in specs:
+        return name
+    if not isinstance(args, Mapping) or not args:
+        return None
+    keys = set(args)
+    fits = [tool for tool, schema in specs.items()
+            if keys <= set(schema.get("properties") or {})
+            and set(schema.get("required") or ()) <= keys]
+    return fits[0] if len(fits) == 1 else None
+
+
+def _call_arguments(it: Mapping[str, Any]) -> Any:
+    for key in ("arguments", "parameters", "args", "input"):
+        if key in it:
+            value = it[key]
+            if isinstance(value, str):
+                try:
+                    value = lenient_json.loads(value)
+                except lenient_json.LenientJSONError:
+                    return None
+            return value
+    return None
+
+
 def _looks_like_call(obj: Any, specs: ToolSpecs) -> bool:
     items = obj if isinstance(obj, list) else [obj]
     if not items:
@@ -379,7 +407,7 @@ def _looks_like_call(obj: Any, specs: ToolSpecs) -> bool:
         name = it.get("name")
         if not isinstance(name, str):
             return False
-        if specs and name not in specs:
+        if specs and name not in specs and resolve_tool_name(name, _call_arguments(it), specs) is None:
             return False
         if not any(k in it for k in ("arguments", "parameters", "args", "input")):
             return False
@@ -388,9 +416,13 @@ def _looks_like_call(obj: Any, specs: ToolSpecs) -> bool:
 
 def parse_tool_calls(text: str, specs: ToolSpecs | None = None) -> ParseResult:
     """Every tool call in a complete assistant message, coerced to the tools' schemas."""
-    result = _parse(text, specs or {})
-    result.calls = [ToolCall(c.name, coerce_arguments(c.arguments, (specs or {}).get(c.name)),
-                             c.format, c.raw) for c in result.calls]
+    specs = specs or {}
+    result = _parse(text, specs)
+    calls = []
+    for c in result.calls:
+        name = resolve_tool_name(c.name, c.arguments, specs) or c.name
+        calls.append(ToolCall(name, coerce_arguments(c.arguments, specs.get(name)), c.format, c.raw))
+    result.calls = calls
     return result
 
 

@@ -158,6 +158,19 @@ def test_bare_json_that_is_not_a_call_stays_text() -> None:
     assert res.calls == []
 
 
+def test_a_misnamed_tool_goes_to_the_one_tool_its_arguments_fit() -> None:
+    # as the 1.5B model called rename_symbol: a made-up name, the right arguments
+    call, _ = one('```json\n{"name": "open_file", "arguments": {"path": "a.py", "start_line": "3"}}\n```')
+    assert call.name == "read_file" and call.arguments == {"path": "a.py", "start_line": 3}
+    call, _ = one('<tool_call>{"name": "shell", "arguments": {"command": "ls"}}</tool_call>')
+    assert call.name == "run_command"
+    # arguments that fit several tools, or none, name no tool
+    assert parse_tool_calls('{"name": "open", "arguments": {"path": "a.py"}}', SPECS).calls == []
+    assert parse_tool_calls('```json\n{"name": "x", "arguments": {"colour": 1}}\n```', SPECS).calls == []
+    call, _ = one('<tool_call>{"name": "open", "arguments": {"path": "a.py"}}</tool_call>')
+    assert call.name == "open"  # kept: running it answers "unknown tool" with the list
+
+
 # -- fenced JSON -----------------------------------------------------------------------
 def test_fenced_json_block_with_python_literals() -> None:
     text = ('I will run the tests.\n```json\n{"name": "todo", "arguments": {"items": ["a", "b"], '
