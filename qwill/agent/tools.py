@@ -448,7 +448,11 @@ async def run_tests(ctx: ToolContext) -> str:
     if not ctx.test_command:
         raise ToolError("no test command is configured (setting agent.testCommand)")
     # The configured command comes from the user's settings, not the model.
-    return await _run(ctx, ctx.test_command, trusted=True)
+    out = await _run(ctx, ctx.test_command, trusted=True)
+    if re.search(r"\bno tests ran\b|\bcollected 0 items\b|\bNo tests found\b", out):
+        out += ("\n(The project has no tests yet, so running them again tells nothing new: check the "
+                "change with read_file, add a test if the task asks for one, or finish with a summary.)")
+    return out
 
 
 async def todo(ctx: ToolContext, items: list[str]) -> str:

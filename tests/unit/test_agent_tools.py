@@ -260,7 +260,10 @@ async def test_run_tests_uses_the_configured_command(ws: Workspace) -> None:
         await call_tool(ctx, "run_tests", {})
     ctx.test_command = "echo tests ran; exit 3"
     out = await call_tool(ctx, "run_tests", {})
-    assert "tests ran" in out and "[exit code 3]" in out
+    assert "tests ran" in out and "[exit code 3]" in out and "no tests yet" not in out
+    ctx.test_command = "echo 'no tests ran in 0.01s'; exit 5"
+    out = await call_tool(ctx, "run_tests", {})
+    assert "[exit code 5]" in out and "The project has no tests yet" in out
 
 
 async def test_todo_plan(ws: Workspace) -> None:
