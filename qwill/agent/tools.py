@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -383,15 +383,18 @@ async def rename_symbol(ctx: ToolContext, name: str, new_name: str, path: str = 
     if name == new_name:
         raise ToolError("new_name is the same as name")
     rx = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])")
+    def texts(under: str, pattern: str) -> Iterator[tuple[str, str]]:
+        for p in sorted(_files_for(ctx, under, pattern)):
+            try:
+                text = ctx.staging.read(p)
+            except PathError:
+                continue
+            if text is not None and "\x00" not in text[:1000]:
+                yield p, text
+
     changed: list[str] = []
     total = 0
-    for p in sorted(_files_for(ctx, path, glob)):
-        try:
-            text = ctx.staging.read(p)
-        except PathError:
-            continue
-        if text is None or "\x00" in text[:1000]:
-            continue
+    for p, text in texts(path, glob):
         updated, n = rx.subn(new_name, text)
         if n:
             if len(changed) >= MAX_RENAME_FILES:
@@ -400,6 +403,10 @@ async def rename_symbol(ctx: ToolContext, name: str, new_name: str, path: str = 
             changed.append(f"{p} ({n})")
             total += n
     if not changed:
+        elsewhere = [p for p, text in texts(".", "") if rx.search(text)]
+        if elsewhere and (path or ".") != ".":
+            raise ToolError(f"{name!r} does not occur under {path}, but it still does in "
+                            f"{', '.join(elsewhere[:20])}: call rename_symbol without path to rename it everywhere")
         raise ToolError(f"{name!r} does not occur as a whole word under {path or '.'}; grep finds where it is")
     return f"renamed {name} -> {new_name}: {total} place{'s' if total != 1 else ''} in {', '.join(changed)}"
 

@@ -186,6 +186,11 @@ async def test_rename_symbol_replaces_whole_words_in_every_file(ws: Workspace) -
         assert not other.staging
     with pytest.raises(ToolError, match="rename_symbol"):
         await call_tool(ctx_for(ws), "rename_file", {"path": "README.md", "new_path": "README.md"})
+    # renamed in one file already: the answer says where the old name is left
+    ctx = ctx_for(ws)
+    await call_tool(ctx, "rename_symbol", {"name": "greet", "new_name": "hi", "path": "pkg/app.py"})
+    with pytest.raises(ToolError, match=r"still does in README.md, pkg/use.py: call rename_symbol without path"):
+        await call_tool(ctx, "rename_symbol", {"name": "greet", "new_name": "hi", "path": "pkg/app.py"})
 
 
 async def test_create_delete_rename_become_one_change_set(ws: Workspace) -> None:
