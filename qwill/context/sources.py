@@ -139,21 +139,40 @@ def _names_near_cursor(s: Situation, lines_before: int = 12, lines_after: int = 
             break
         end = nxt
     cursor_line = s.cursor_line
+    imported: set[str] = set()
+    for m in _IMPORT_LINES.finditer(text):
+        imported |= identifiers(m.group(0))
     out: dict[str, tuple[float, int]] = {}
     base_line = s.line_of(start)
     for i, line in enumerate(text[start:end].split("\n")):
         dist = abs(base_line + i - cursor_line)
         weight = 1.0 / (1.0 + dist / 6.0)
-        for name in identifiers(line):
+        for m in _IDENT.finditer(line):
+            name = m.group(0)
+            if len(name) < 2 or name in _STOP or not _resolvable(line, m.start(), imported):
+                continue
             if name not in out or out[name][0] < weight:
                 out[name] = (weight, dist)
     # Imported names: the file says it depends on them.
-    for m in _IMPORT_LINES.finditer(text):
-        for name in identifiers(m.group(0)):
-            if name in out:
-                w, d = out[name]
-                out[name] = (min(1.2, w + 0.35), d)
+    for name in imported & out.keys():
+        w, d = out[name]
+        out[name] = (min(1.2, w + 0.35), d)
     return out
+
+
+_RECEIVER = re.compile(r"([A-Za-z_$][A-Za-z0-9_$]*)\s*(?:\.|::|->)\s*$")
+
+
+def _resolvable(line: str, at: int, imported: set[str]) -> bool:
+    """Whether the name at `at` can be looked up by name alone: a bare name, or an attribute
+    of `self`/`this` or of an imported module. `obj.name` on anything else could be any
+    type's member (`.append`, `.write`): a workspace definition of that name is more often
+    wrong than right, and a small model copies it (measured: benchmarks/fim_quality.py)."""
+    before = line[:at]
+    if not before.rstrip().endswith((".", "::", "->")):
+        return True
+    m = _RECEIVER.search(before)
+    return m is not None and (m.group(1) in ("self", "this", "cls", "Self") or m.group(1) in imported)
 
 
 def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:

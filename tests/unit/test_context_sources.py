@@ -78,10 +78,21 @@ def test_methods_come_with_their_class_header(tmp_path: Path) -> None:
     (tmp_path / "geometry.py").write_text(GEOMETRY)
     index = WorkspaceIndex()
     index.build([tmp_path])
-    app = "def f(c):\n    return c.area("
+    app = "class Disc(Circle):\n    def f(self):\n        return self.area("
     s = situation(app, len(app), path=str(tmp_path / "app.py"))
     (cand,) = [c for c in definition_candidates(s, index) if "`area`" in c.reason]
     assert cand.text == "class Circle:\n    def area(self):\n        return 3.14 * self.r ** 2"
+
+
+def test_members_of_unknown_receivers_are_not_looked_up(tmp_path: Path) -> None:
+    """`c.area(` could be any type's `area`; `geometry.clamp(` names its module."""
+    (tmp_path / "geometry.py").write_text(GEOMETRY)
+    index = WorkspaceIndex()
+    index.build([tmp_path])
+    app = "import geometry\n\n\ndef f(c):\n    c.area()\n    return geometry.clamp("
+    s = situation(app, len(app), path=str(tmp_path / "app.py"))
+    found = {c.reason.split("`")[1] for c in definition_candidates(s, index)}
+    assert "clamp" in found and "area" not in found
 
 
 def test_scope_outline_only_when_the_header_is_above_the_window() -> None:
