@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -375,39 +375,37 @@ _NAME = re.compile(r"[A-Za-z_$][\w$]*")
 MAX_RENAME_FILES = 200
 
 
-async def rename_symbol(ctx: ToolContext, name: str, new_name: str, path: str = ".", glob: str = "") -> str:
-    """Replace the identifier `name` by `new_name` wherever it occurs as a whole word,
-    in every text file under `path` (code, docs, configuration): one reviewed change."""
+async def rename_symbol(ctx: ToolContext, name: str, new_name: str, path: str = "", glob: str = "") -> str:
+    """Rename the identifier `name` to `new_name` wherever it occurs as a whole word in the
+    workspace's text files (code, docs, configuration), like an editor's rename: one
+    reviewed change. `path` names the file that defines it (checked); `glob` limits the files."""
     if not _NAME.fullmatch(name or "") or not _NAME.fullmatch(new_name or ""):
         raise ToolError("name and new_name must be identifiers (letters, digits, _; not starting with a digit)")
     if name == new_name:
         raise ToolError("new_name is the same as name")
     rx = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])")
-    def texts(under: str, pattern: str) -> Iterator[tuple[str, str]]:
-        for p in sorted(_files_for(ctx, under, pattern)):
-            try:
-                text = ctx.staging.read(p)
-            except PathError:
-                continue
-            if text is not None and "\x00" not in text[:1000]:
-                yield p, text
-
+    if path:
+        rel, text = await _read(ctx, path)
+        if not rx.search(text):
+            raise ToolError(f"{name!r} does not occur as a whole word in {rel}; grep finds where it is")
     changed: list[str] = []
     total = 0
-    for p, text in texts(path, glob):
+    for p in sorted(_files_for(ctx, ".", glob)):
+        try:
+            text = ctx.staging.read(p)
+        except PathError:
+            continue
+        if text is None or "\x00" in text[:1000]:
+            continue
         updated, n = rx.subn(new_name, text)
         if n:
             if len(changed) >= MAX_RENAME_FILES:
-                raise ToolError(f"{name} occurs in more than {MAX_RENAME_FILES} files; narrow it with path or glob")
+                raise ToolError(f"{name} occurs in more than {MAX_RENAME_FILES} files; narrow it with glob")
             ctx.staging.write(p, updated)
             changed.append(f"{p} ({n})")
             total += n
     if not changed:
-        elsewhere = [p for p, text in texts(".", "") if rx.search(text)]
-        if elsewhere and (path or ".") != ".":
-            raise ToolError(f"{name!r} does not occur under {path}, but it still does in "
-                            f"{', '.join(elsewhere[:20])}: call rename_symbol without path to rename it everywhere")
-        raise ToolError(f"{name!r} does not occur as a whole word under {path or '.'}; grep finds where it is")
+        raise ToolError(f"{name!r} does not occur as a whole word in the workspace; grep finds where it is")
     return f"renamed {name} -> {new_name}: {total} place{'s' if total != 1 else ''} in {', '.join(changed)}"
 
 
@@ -493,8 +491,9 @@ TOOLS: list[Tool] = [
     Tool("delete_file", "Delete a file.", _obj({"path": _S}, ["path"]), delete_file, writes=True),
     Tool("rename_file", "Rename or move a file.", _obj({"path": _S, "new_path": _S}, ["path", "new_path"]),
          rename_file, writes=True),
-    Tool("rename_symbol", "Rename a function, class, variable or setting everywhere: replaces the whole word "
-         "name with new_name in every file under path (default: the whole workspace, docs included).",
+    Tool("rename_symbol", "Rename a function, class, variable or setting everywhere, like an editor's rename: "
+         "the whole word name becomes new_name in every file of the workspace, docs included. path: the file "
+         "that defines it (optional); glob: only files matching it.",
          _obj({"name": _S, "new_name": _S, "path": _S, "glob": _S}, ["name", "new_name"]),
          rename_symbol, writes=True),
     Tool("run_command", "Run a shell command in the workspace (no network).",

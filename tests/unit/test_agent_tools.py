@@ -166,7 +166,8 @@ async def test_rename_symbol_replaces_whole_words_in_every_file(ws: Workspace) -
     (ws.root / "pkg" / "use.py").write_text("from pkg.app import greet\n\nprint(greet('x'), greeting)\n")
     (ws.root / "data.bin").write_bytes(b"\x00greet\x00")
     ctx = ctx_for(ws)
-    out = await call_tool(ctx, "rename_symbol", {"name": "greet", "new_name": "say_hello"})
+    # path names the defining file, as in an editor's rename: every file is renamed
+    out = await call_tool(ctx, "rename_symbol", {"name": "greet", "new_name": "say_hello", "path": "pkg/app.py"})
     assert out.startswith("renamed greet -> say_hello: 4 places in")
     assert "README.md (1)" in out and "pkg/app.py (1)" in out and "pkg/use.py (2)" in out
     assert "def say_hello(name):" in ctx.staging.read("pkg/app.py")
@@ -174,23 +175,20 @@ async def test_rename_symbol_replaces_whole_words_in_every_file(ws: Workspace) -
     assert ctx.staging.read("README.md") == "# demo\nuse say_hello()\n"
     assert (ws.root / "data.bin").read_bytes() == b"\x00greet\x00" and "data.bin" not in ctx.staging.files
     assert sorted(ctx.staging.change_set(1).paths) == ["README.md", "pkg/app.py", "pkg/use.py"]
-    # limited to a folder; bad names and absent names change nothing
+    # glob limits the files; bad names, a path without the name and absent names change nothing
     ctx = ctx_for(ws)
-    out = await call_tool(ctx, "rename_symbol", {"name": "timeout", "new_name": "limit", "path": "pkg"})
-    assert "pkg/app.py (1)" in out
+    out = await call_tool(ctx, "rename_symbol", {"name": "greet", "new_name": "hi", "glob": "*.py"})
+    assert "README.md" not in out and "pkg/app.py (1)" in out
     for bad in ({"name": "a b", "new_name": "c"}, {"name": "x", "new_name": "x"},
-                {"name": "nowhere_to_be_found", "new_name": "y"}, {"name": "greet", "new_name": "1x"}):
+                {"name": "nowhere_to_be_found", "new_name": "y"}, {"name": "greet", "new_name": "1x"},
+                {"name": "greet", "new_name": "hi", "path": "pkg/nope.py"},
+                {"name": "Config", "new_name": "Settings", "path": "README.md"}):
         other = ctx_for(ws)
         with pytest.raises(ToolError):
             await call_tool(other, "rename_symbol", bad)
         assert not other.staging
     with pytest.raises(ToolError, match="rename_symbol"):
         await call_tool(ctx_for(ws), "rename_file", {"path": "README.md", "new_path": "README.md"})
-    # renamed in one file already: the answer says where the old name is left
-    ctx = ctx_for(ws)
-    await call_tool(ctx, "rename_symbol", {"name": "greet", "new_name": "hi", "path": "pkg/app.py"})
-    with pytest.raises(ToolError, match=r"still does in README.md, pkg/use.py: call rename_symbol without path"):
-        await call_tool(ctx, "rename_symbol", {"name": "greet", "new_name": "hi", "path": "pkg/app.py"})
 
 
 async def test_create_delete_rename_become_one_change_set(ws: Workspace) -> None:
