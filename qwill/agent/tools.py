@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,19 +145,24 @@ def _files_for(ctx: ToolContext, path: str, glob: str) -> list[str]:
     return files
 
 
+def _text_files(ctx: ToolContext, path: str, glob: str) -> Iterator[tuple[str, str]]:
+    """(path, text) of the text files under `path` matching `glob`, as staged (live buffers)."""
+    for p in _files_for(ctx, path, glob):
+        try:
+            text = ctx.staging.read(p)
+        except PathError:
+            continue
+        if text is not None and "\x00" not in text[:1000]:
+            yield p, text
+
+
 async def grep(ctx: ToolContext, pattern: str, path: str = ".", glob: str = "") -> str:
     try:
         rx = re.compile(pattern)
     except re.error:
         rx = re.compile(re.escape(pattern))
     hits: list[str] = []
-    for p in _files_for(ctx, path, glob):
-        try:
-            text = ctx.staging.read(p)
-        except PathError:
-            continue
-        if text is None or "\x00" in text[:1000]:
-            continue
+    for p, text in _text_files(ctx, path, glob):
         for n, line in enumerate(text.splitlines(), 1):
             if rx.search(line):
                 hits.append(f"{p}:{n}: {line.strip()[:200]}")
@@ -390,13 +395,7 @@ async def rename_symbol(ctx: ToolContext, name: str, new_name: str, path: str = 
             raise ToolError(f"{name!r} does not occur as a whole word in {rel}; grep finds where it is")
     changed: list[str] = []
     total = 0
-    for p in sorted(_files_for(ctx, ".", glob)):
-        try:
-            text = ctx.staging.read(p)
-        except PathError:
-            continue
-        if text is None or "\x00" in text[:1000]:
-            continue
+    for p, text in sorted(_text_files(ctx, ".", glob)):
         updated, n = rx.subn(new_name, text)
         if n:
             if len(changed) >= MAX_RENAME_FILES:

@@ -43,10 +43,15 @@ def situation(text: str, offset: int, *, path: str, window: tuple[int, int] | No
                      scope_facts(tree, text, offset), tree)
 
 
-def test_definitions_resolve_names_near_the_cursor_across_files(tmp_path: Path) -> None:
-    (tmp_path / "geometry.py").write_text(GEOMETRY)
+def geometry_index(root: Path) -> WorkspaceIndex:
+    (root / "geometry.py").write_text(GEOMETRY)
     index = WorkspaceIndex()
-    index.build([tmp_path])
+    index.build([root])
+    return index
+
+
+def test_definitions_resolve_names_near_the_cursor_across_files(tmp_path: Path) -> None:
+    index = geometry_index(tmp_path)
     app = "from geometry import Circle, clamp\n\n\ndef total(rs):\n    shapes = [Circle(r) for r in rs]\n    return clamp("
     s = situation(app, len(app), path=str(tmp_path / "app.py"))
     cands = definition_candidates(s, index, [str(tmp_path)])
@@ -75,9 +80,7 @@ def test_definitions_visible_in_the_window_are_left_out(tmp_path: Path) -> None:
 
 
 def test_methods_come_with_their_class_header(tmp_path: Path) -> None:
-    (tmp_path / "geometry.py").write_text(GEOMETRY)
-    index = WorkspaceIndex()
-    index.build([tmp_path])
+    index = geometry_index(tmp_path)
     app = "class Disc(Circle):\n    def f(self):\n        return self.area("
     s = situation(app, len(app), path=str(tmp_path / "app.py"))
     (cand,) = [c for c in definition_candidates(s, index) if "`area`" in c.reason]
@@ -86,9 +89,7 @@ def test_methods_come_with_their_class_header(tmp_path: Path) -> None:
 
 def test_members_of_unknown_receivers_are_not_looked_up(tmp_path: Path) -> None:
     """`c.area(` could be any type's `area`; `geometry.clamp(` names its module."""
-    (tmp_path / "geometry.py").write_text(GEOMETRY)
-    index = WorkspaceIndex()
-    index.build([tmp_path])
+    index = geometry_index(tmp_path)
     app = "import geometry\n\n\ndef f(c):\n    c.area()\n    return geometry.clamp("
     s = situation(app, len(app), path=str(tmp_path / "app.py"))
     found = {c.reason.split("`")[1] for c in definition_candidates(s, index)}
