@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -24,7 +25,8 @@ class WorkProgress:
 
     @classmethod
     async def start(cls, ls: QwillServer, kind: str, title: str, message: str = "", *,
-                    cancellable: bool = False) -> WorkProgress:
+                    cancellable: bool = False, percentage: bool = True) -> WorkProgress:
+        """Begin; `percentage` off for work whose length is unknown (no bar is drawn)."""
         token = f"qwill-{kind}-{uuid.uuid4().hex[:8]}"
         active = ls.client_supports_progress
         if active:
@@ -34,8 +36,15 @@ class WorkProgress:
                 active = False
         if active:
             ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                title=title, message=message or None, percentage=0, cancellable=cancellable))
+                title=title, message=message or None, percentage=0 if percentage else None,
+                cancellable=cancellable))
         return cls(ls, token, active)
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when the client cancels (window/workDoneProgress/cancel)."""
+        fut = self.ls.work_done_progress.tokens.get(self.token) if self.active else None
+        if fut is not None:
+            fut.add_done_callback(lambda f: callback() if f.cancelled() else None)
 
     @property
     def cancelled(self) -> bool:
@@ -58,3 +67,5 @@ class WorkProgress:
     def end(self, message: str = "") -> None:
         if self.active:
             self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message or None))
+            # pygls keeps every token's cancellation future until told otherwise
+            self.ls.work_done_progress.tokens.pop(self.token, None)

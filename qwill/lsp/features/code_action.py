@@ -13,10 +13,8 @@ edits live here and are shared with execute_command.py.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-import uuid
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +28,7 @@ from ...actions.targets import ActionError, ActionKind, ActionTarget, Diagnostic
 from ...context.document import TextDocument
 from ...engine.base import CancelToken
 from .. import convert
+from ..progress import WorkProgress
 from .workspace import workspace_roots
 
 if TYPE_CHECKING:
@@ -171,41 +170,24 @@ async def run_with_progress(ls: QwillServer, target: ActionTarget) -> ActionResu
     """Run an action, showing cancellable `$/progress` with the answer as it streams."""
     svc = service_for(ls)
     cancel = CancelToken()
-    token = f"qwill-action-{uuid.uuid4().hex[:8]}"
-    title = f"Qwill: {target.kind.label}"
-    use_progress = ls.client_supports_progress
-    if use_progress:
-        try:
-            await asyncio.wait_for(ls.work_done_progress.create_async(token), 5)
-        except Exception:
-            use_progress = False
-    if use_progress:
-        fut = ls.work_done_progress.tokens.get(token)
-        if fut is not None:
-            # the client's window/workDoneProgress/cancel cancels this future
-            fut.add_done_callback(lambda f: cancel.cancel("cancelled by the user") if f.cancelled() else None)
-        ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-            title=title, message="waiting for the model", cancellable=True))
+    progress = await WorkProgress.start(ls, "action", f"Qwill: {target.kind.label}", "waiting for the model",
+                                        cancellable=True, percentage=False)
+    progress.on_cancel(lambda: cancel.cancel("cancelled by the user"))
     last = [0.0]
-    chars = [0]
 
     def on_text(text: str) -> None:
-        chars[0] = len(text)
         now = time.monotonic()
-        if use_progress and now - last[0] >= _REPORT_EVERY:
+        if now - last[0] >= _REPORT_EVERY:
             last[0] = now
-            ls.work_done_progress.report(token, types.WorkDoneProgressReport(message=_tail(text)))
+            progress.report(_tail(text))
 
     result: ActionResult | None = None
     try:
         result = await svc.run(target, cancel=cancel, on_text=on_text, roots=action_roots(ls))
         return result
     finally:
-        if use_progress:
-            end = ("cancelled" if result is None or result.cancelled
-                   else (result.error or f"done ({result.stats.generated_tokens} tokens)"))
-            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=end))
-            ls.work_done_progress.tokens.pop(token, None)
+        progress.end("cancelled" if result is None or result.cancelled
+                     else (result.error or f"done ({result.stats.generated_tokens} tokens)"))
 
 
 def register(server: QwillServer) -> None:
