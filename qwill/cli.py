@@ -239,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("serve", help="run the language server (stdio by default)")
     _add_model_args(p)
-    p.add_argument("--tcp", type=int, metavar="PORT", help="listen on TCP instead of stdio")
+    transport = p.add_mutually_exclusive_group()
+    # vscode-languageclient (TransportKind.stdio) and other clients append --stdio
+    transport.add_argument("--stdio", action="store_true", help="speak LSP on stdin/stdout (the default)")
+    transport.add_argument("--tcp", type=int, metavar="PORT", help="listen on TCP instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow --host to be a non-loopback address")

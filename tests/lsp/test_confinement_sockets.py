@@ -166,3 +166,13 @@ def test_a_non_loopback_address_is_refused_without_allow_remote(fake_model: str)
     r = subprocess.run([sys.executable, "-m", "qwill", "serve", "--model", fake_model, "--tcp", str(free_port()),
                         "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "non-loopback" in r.stderr
+
+
+def test_serve_accepts_stdio_as_vscode_languageclient_passes_it(fake_model: str, tmp_path: Path) -> None:
+    # vscode-languageclient's TransportKind.stdio runs `qwill serve <extraArgs> --stdio`
+    with RawServer(fake_model, "--log-level", "info", "--stdio", stderr_path=tmp_path / "log") as srv:
+        srv.initialize()
+        assert srv.wait_ready()["state"] == "ready", (tmp_path / "log").read_text()
+    r = subprocess.run([sys.executable, "-m", "qwill", "serve", "--model", fake_model, "--stdio", "--tcp", "1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "not allowed with argument" in r.stderr

@@ -47,7 +47,8 @@ export class Server {
     if (!qwill.ok) {
       throw new Error('qwill not found');
     }
-    this.child = spawn(qwill.command, ['serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // the command line vscode-languageclient runs for TransportKind.stdio
+    this.child = spawn(qwill.command, ['serve', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', () => undefined);
     this.conn = createProtocolConnection(
       new StreamMessageReader(this.child.stdout!),
