@@ -291,3 +291,30 @@ def test_streaming_plain_text_is_released_even_with_brackets() -> None:
     events, result = _stream(text)
     assert "".join(e.text for _, e in events) == text
     assert result.calls == []
+
+
+# -- the registry ---------------------------------------------------------------------
+EXAMPLES = {
+    "qwen3_xml": QWEN3,
+    "hermes": '<tool_call>{"name": "read_file", "arguments": {"path": "a.py"}}</tool_call>',
+    "mistral": '[TOOL_CALLS]read_file[ARGS]{"path": "a.py"}',
+    "llama3": '<|python_tag|>{"name": "read_file", "parameters": {"path": "a.py"}}',
+    "fenced": '```json\n{"name": "read_file", "arguments": {"path": "a.py"}}\n```',
+    "deepseek": "<｜tool▁call▁begin｜>read_file<｜tool▁sep｜>{\"path\": \"a.py\"}<｜tool▁call▁end｜>",
+    "pythonic": '[read_file(path="a.py")]',
+}
+
+
+def test_every_registered_format_reads_its_own_example_and_is_found_by_name() -> None:
+    from qwill.agent import toolcall_formats
+
+    assert sorted(f.name for f in toolcall_formats.FORMATS) == sorted(EXAMPLES)
+    for name, text in EXAMPLES.items():
+        fmt = toolcall_formats.get(name)
+        assert fmt.name == name
+        call, _ = one(text)
+        assert call.format == name and call.name == "read_file", name
+        # a format with markers opens its example with one of them
+        assert not fmt.markers or any(m in text for m in fmt.markers), name
+    with pytest.raises(KeyError, match="unknown tool-call format 'nope'"):
+        toolcall_formats.get("nope")
