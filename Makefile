@@ -23,6 +23,7 @@ demo: setup
 
 test: setup-dev vscode-deps
 	$(BIN)/ruff check qwill tests benchmarks
+	$(BIN)/deptry qwill
 	$(BIN)/python -m pytest -q tests
 
 # The VS Code extension (editor-clients/vscode): npm ci from the committed lock, when it

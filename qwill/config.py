@@ -85,6 +85,15 @@ class EngineSettings(_Section):
             "context where it saves memory."
         ),
     )
+    cpu_extra_buffers: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description=(
+            "llama.cpp's extra CPU buffer types (weights repacked for faster matrix products, "
+            "Intel AMX tiles). `auto` turns them off when the llama.cpp build has its AMX path, "
+            "which crashes with an illegal instruction on some AMX CPUs (ggml-org/llama.cpp#20824, "
+            "#28756); `on` keeps them whatever the build."
+        ),
+    )
     vram_bytes: int = Field(
         0, ge=0, description="GPU memory to plan with, in bytes; 0 asks llama.cpp for the free memory."
     )

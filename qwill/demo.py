@@ -129,6 +129,7 @@ async def run_session(model: str, path: Path, verbose: bool = False) -> int:
         text_document=types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)))
     latencies: list[float] = []
     accepted_exact = 0
+    shown = 0  # requests answered with a non-empty suggestion
 
     def set_text(new: str) -> None:
         nonlocal version
@@ -147,6 +148,7 @@ async def run_session(model: str, path: Path, verbose: bool = False) -> int:
                 range=types.Range(start=pos, end=pos), text=s)]))
 
     async def ask(line: int, col: int) -> tuple[str, float]:
+        nonlocal shown
         t0 = time.perf_counter()
         result = await client.text_document_inline_completion_async(types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
@@ -156,7 +158,10 @@ async def run_session(model: str, path: Path, verbose: bool = False) -> int:
         dt = time.perf_counter() - t0
         latencies.append(dt)
         items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
-        return (items[0].insert_text if items else ""), dt  # type: ignore[union-attr]
+        first = items[0].insert_text if items else ""
+        suggestion = first if isinstance(first, str) else first.value
+        shown += bool(suggestion.strip())
+        return suggestion, dt
 
     for n, spot in enumerate(spots, 1):
         lines = text.split("\n")
@@ -188,7 +193,12 @@ async def run_session(model: str, path: Path, verbose: bool = False) -> int:
     ordered = sorted(latencies)
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
     _print(f"\n{len(latencies)} requests: p50 {statistics.median(latencies) * 1000:.0f} ms, "
-           f"p95 {p95 * 1000:.0f} ms; {accepted_exact}/{len(spots)} bodies reproduced exactly")
+           f"p95 {p95 * 1000:.0f} ms; {shown} non-empty suggestions; "
+           f"{accepted_exact}/{len(spots)} bodies reproduced exactly")
+    if not shown:
+        # the demo is the install check users and CI run: no suggestion at all is a failure
+        _print("qwill demo: the model answered no request with a suggestion")
+        return 1
     return 0
 
 

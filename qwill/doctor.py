@@ -48,7 +48,7 @@ class DoctorReport:
         return "\n".join(lines)
 
 
-def _llama_facts(report: DoctorReport) -> Any:
+def _llama_facts(report: DoctorReport, engine: EngineSettings | None = None) -> Any:
     try:
         import llama_cpp
     except Exception as exc:
@@ -62,6 +62,15 @@ def _llama_facts(report: DoctorReport) -> Any:
     report.add("llama.cpp", True, f"llama-cpp-python {llama_cpp.__version__}; {system}")
     report.add("GPU offload", True, "supported by this build" if gpu else
                "not in this build (CPU only; see the README for Metal/CUDA builds)")
+    from .engine.llama import build_has_amx, use_extra_buffers
+
+    choice = {"auto": None, "on": True, "off": False}[engine.cpu_extra_buffers if engine else "auto"]
+    extra = use_extra_buffers(llama_cpp, choice)
+    report.facts["cpu_extra_buffers"] = extra
+    why = ("this build has llama.cpp's AMX kernels, which crash on some AMX CPUs; rebuild "
+           "llama-cpp-python without them to get weight repacking back (README, Install)"
+           if build_has_amx(llama_cpp) and not extra else "engine.cpuExtraBuffers")
+    report.add("CPU extra buffers", True, f"{'on' if extra else 'off'} ({why})")
     return llama_cpp
 
 
@@ -114,7 +123,7 @@ def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
         _remote_checks(report, settings.engine, "engine", "engine",
                        fim_override=settings.completion.fim_template)
         return report
-    _llama_facts(report)
+    _llama_facts(report, settings.engine)
     threads = settings.engine.n_threads or default_threads()
     report.facts["threads"] = threads
     report.add("threads", True, f"{threads} (engine.nThreads={settings.engine.n_threads or 'auto'})")

@@ -68,6 +68,8 @@ class LlamaOptions:
     extra: tuple[tuple[str, Any], ...] = ()
     # tensor-name regexes kept in RAM (experts on the CPU: `--cpu-moe`, `--n-cpu-moe N`)
     cpu_tensor_patterns: tuple[str, ...] = ()
+    # llama.cpp's extra CPU buffer types (repacked weights, AMX): None decides by the build
+    extra_buffers: bool | None = None
 
 
 def default_threads() -> int:
@@ -80,6 +82,29 @@ def default_threads() -> int:
 
 
 _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2, "f32": 0, "q5_0": 6, "q5_1": 7, "q4_1": 3}
+
+
+def build_has_amx(llama_cpp: Any) -> bool:
+    """Whether this llama.cpp build carries its AMX matrix kernels (compiled for an AMX CPU)."""
+    try:
+        info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    except Exception:  # pragma: no cover - an old binding without the call
+        return False
+    return "AMX_INT8 = 1" in info
+
+
+def use_extra_buffers(llama_cpp: Any, choice: bool | None) -> bool:
+    """llama.cpp's extra CPU buffer types on or off.
+
+    With them on, a build compiled for an AMX CPU routes quantized matrix products to its
+    AMX kernels, which die with SIGILL (`tilezero` on an unconfigured tile) on some of these
+    CPUs: ggml-org/llama.cpp#20824 and #28756. Off, weights stay in plain CPU buffers, which
+    every build runs (repacking, a prompt-speed gain, is lost with it). So `auto` turns them
+    off exactly for AMX builds; a build without the AMX path (see the Makefile) keeps them.
+    """
+    if choice is not None:
+        return choice
+    return not build_has_amx(llama_cpp)
 
 
 def import_llama_cpp() -> Any:
@@ -147,7 +172,8 @@ class LlamaEngine:
         try:
             with _two_sequences(llama_cpp), (contextlib.nullcontext() if verbose else _quiet_stderr()), \
                     load_hooks(llama_cpp, options.cpu_tensor_patterns, verbose=verbose,
-                               report=self.load_report):
+                               report=self.load_report,
+                               extra_buffers=use_extra_buffers(llama_cpp, options.extra_buffers)):
                 self.llm = llama_cpp.Llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(

@@ -142,6 +142,7 @@ def llama_options(settings: EngineSettings, plan: MemoryPlan) -> LlamaOptions:
         type_k=kv,
         type_v=kv,
         cpu_tensor_patterns=patterns,
+        extra_buffers={"auto": None, "on": True, "off": False}[settings.cpu_extra_buffers],
     )
 
 

@@ -251,6 +251,8 @@ class LoadReport:
     keep_alive: Any = None
     # lines llama.cpp logged as errors (why a load failed)
     errors: list[str] = field(default_factory=list)
+    # whether llama.cpp's extra CPU buffer types (repacking, AMX) were on for this load
+    extra_buffers: bool = True
 
     def parse(self) -> None:
         for line in "".join(self.lines).splitlines():
@@ -280,13 +282,14 @@ _load_lock = threading.Lock()
 
 @contextlib.contextmanager
 def load_hooks(llama_cpp: Any, cpu_patterns: tuple[str, ...] = (), *, verbose: bool = False,
-               report: LoadReport | None = None) -> Iterator[LoadReport]:
+               report: LoadReport | None = None, extra_buffers: bool = True) -> Iterator[LoadReport]:
     """Around `llama_cpp.Llama(...)`: apply tensor overrides and capture the load log.
 
     llama-cpp-python builds `llama_model_params` from `llama_model_default_params()`
     inside `Llama.__init__` and never sets `tensor_buft_overrides`; for the length
     of the load we hand it params with our override array in that field. The
     array (and its pattern strings) must outlive the model: keep the report.
+    `extra_buffers` is `use_extra_bufts` (see qwill.engine.llama.use_extra_buffers).
     """
     report = report if report is not None else LoadReport()
     report.overrides = cpu_patterns
@@ -308,6 +311,9 @@ def load_hooks(llama_cpp: Any, cpu_patterns: tuple[str, ...] = (), *, verbose: b
         params = original()
         if arr is not None:
             params.tensor_buft_overrides = ctypes.cast(arr, ctypes.c_void_p)
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = extra_buffers
+        report.extra_buffers = bool(getattr(params, "use_extra_bufts", True))
         return params
 
     with _load_lock:
