@@ -27,10 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qwill.completion.fim_templates import TEMPLATES
 from qwill.completion.kv_planner import PlannerLimits, new_anchor
 from qwill.config import EngineSettings
 from qwill.engine.base import CancelToken, GenerationRequest, GenerationStats
+from qwill.engine.fim import TEMPLATES
 from qwill.engine.llama import LlamaEngine
 from qwill.engine.loader import load_engine
 

@@ -156,9 +156,10 @@ def cmd_complete(args: argparse.Namespace) -> int:
         if args.explain:
             print("\n--- " + (explained.render() if explained else "context: none (window only)"),
                   file=sys.stderr)
-        if args.explain and s is not None:
+        engine = session.worker.engine
+        if args.explain and s is not None and s.fim is not None and engine is not None and engine.fim:
             print("\n--- prompt ---", file=sys.stderr)
-            print(s.prompt, file=sys.stderr)
+            print(engine.fim.render_parts(s.fim), file=sys.stderr)
         st = s.stats if s else None
         print(
             f"\n-- model load {load_s:.2f}s"

@@ -158,7 +158,7 @@ def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
                f"{fmt_params(header.parameter_count)} parameters, {header.block_count} layers, "
                f"trained context {header.context_length}{moe})")
     plan = _memory_checks(report, settings, header)
-    from .completion.fim_templates import UnsupportedModel, detect_template
+    from .engine.fim import UnsupportedModel, detect_template
 
     try:
         tpl = detect_template(header.tokens, architecture=header.architecture, name=header.name)

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .completion.fim_templates import FimTemplate, UnsupportedModel, get_template
 from .completion.service import CompletionService
 from .config import EngineSettings, Settings, SettingsResult, parse_settings
 from .context.document import DocumentStore
@@ -54,10 +53,9 @@ class Session:
         # one tree-sitter tree per open document (see qwill.context.syntax)
         self.syntax = SyntaxStore(self.documents)
         self.worker = EngineWorker()
-        self.completion = CompletionService(self.worker, self.settings.completion)
         # code context (definitions, scopes, recent edits, similar snippets) for prompts
         self.context = ContextProvider(self.documents, self.syntax, self.settings.context)
-        self.completion.context_provider = self.context  # type: ignore[attr-defined]
+        self.completion = CompletionService(self.worker, self.settings.completion, self.context)
         self.status = ModelStatus()
         self._engine_factory = engine_factory or _default_factory
         self._agent_engine_factory = agent_engine_factory or _default_agent_factory
@@ -107,7 +105,6 @@ class Session:
 
     async def _load_completion_engine(self, settings: Settings,
                                       progress: ProgressFn | None) -> ModelStatus:
-        self.completion.template = None
         self._set_status(ModelState.LOADING, f"loading {_engine_label(settings.engine)}")
         fut = self.worker.load(lambda: self._engine_factory(settings, progress))
         try:
@@ -120,10 +117,9 @@ class Session:
             self._set_status(ModelState.ERROR, f"model load failed: {exc}")
             return self.status
         self._watch_problems(engine, self._on_engine_problem)
-        try:
-            self.completion.template = self._template_for(engine)
-        except UnsupportedModel as exc:
-            self._set_status(ModelState.READY, f"loaded, but completion is off: {exc}", engine.info)
+        if engine.fim is None:
+            self._set_status(ModelState.READY, "loaded, but completion is off: "
+                             f"{engine.info.name} has no fill-in-the-middle format", engine.info)
             return self.status
         self._set_status(ModelState.READY, f"{engine.info.name} ready", engine.info)
         return self.status
@@ -131,16 +127,15 @@ class Session:
     # -- remote engines: failures after loading ----------------------------------------
     def _watch_problems(self, engine: Engine, handler: Callable[[str | None], None]) -> None:
         """Hear a remote engine's server failures (on the engine thread) on the event loop."""
-        listeners = getattr(engine, "problem_listeners", None)
         loop = self._loop
-        if listeners is None or loop is None:
+        if loop is None:
             return
 
         def hop(problem: str | None) -> None:
             with contextlib.suppress(RuntimeError):  # loop closed at shutdown
                 loop.call_soon_threadsafe(handler, problem)
 
-        listeners.append(hop)
+        engine.problem_listeners.append(hop)
 
     def _on_engine_problem(self, problem: str | None) -> None:
         info = self.status.info
@@ -194,13 +189,6 @@ class Session:
                                                    info))
 
         self._watch_problems(engine, on_problem)
-
-    def _template_for(self, engine: Engine) -> FimTemplate:
-        override = self.settings.completion.fim_template
-        name = override if override != "auto" else engine.info.fim_template
-        if not name:
-            raise UnsupportedModel(f"{engine.info.name} has no fill-in-the-middle format")
-        return get_template(name)
 
     def start_loading(self, progress: ProgressFn | None = None) -> asyncio.Future[None]:
         """Load in the background; a newer call supersedes an older one's result."""

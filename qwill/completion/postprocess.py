@@ -36,19 +36,6 @@ class Shape:
     closer_indent: int | None
 
 
-def decide_shape(line_prefix: str, line_suffix: str, *, allow_multiline: bool = True) -> Shape:
-    """Single line when the cursor is mid-line before real code; else a block."""
-    rest = line_suffix.strip()
-    mid_line = bool(rest) and any(ch not in CLOSERS for ch in rest)
-    base = indent_width(line_prefix) if line_prefix.strip() else indent_width(line_prefix + "x")
-    opens_block = line_prefix.rstrip().endswith(BLOCK_OPENERS)
-    if not allow_multiline or mid_line:
-        return Shape(False, base, None)
-    if opens_block:
-        return Shape(True, base + 1, base)
-    return Shape(True, base, None)
-
-
 def cut_to_shape(text: str, shape: Shape, *, first_line_indent: int | None = None) -> tuple[str, bool]:
     """Cut `text` where it leaves the unit it started in.
 

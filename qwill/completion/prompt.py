@@ -1,11 +1,8 @@
-"""The local window around the cursor and the FIM prompt built from it."""
+"""The local window around the cursor."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-
-from .fim_templates import ContextFile, FimTemplate
 
 
 @dataclass(frozen=True)
@@ -54,16 +51,3 @@ def make_window(text: str, cursor: int, lines_before: int, lines_after: int) -> 
     start, end = window_bounds(text, cursor, lines_before, lines_after)
     return Window(prefix=text[start:cursor], suffix=text[cursor:end], start=start, end=end,
                   cursor=cursor)
-
-
-def build_prompt(
-    template: FimTemplate,
-    window: Window,
-    *,
-    path: str | None = None,
-    context: Sequence[ContextFile] = (),
-    middle: str = "",
-    repo: str | None = None,
-) -> str:
-    return template.render(window.prefix, window.suffix, middle=middle, path=path,
-                           context=context, repo=repo)

@@ -7,7 +7,9 @@ result back. In order of cost, a request is answered by
 3. joining a generation still running for the same place, when the new text
    extends it;
 4. the model, with a prompt anchored so that typing only appends tokens
-   (kv_planner), cancelling what the new request supersedes.
+   (kv_planner), cancelling what the new request supersedes. The prompt goes to
+   the engine as FIM parts (window, typed middle, context blocks from the injected
+   `ContextSource`); the engine renders them in its model's format.
 After answering, while the user reads, the service speculates: it computes the
 suggestion that follows if this one is accepted, so accepting and continuing
 costs nothing.
@@ -19,14 +21,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..config import CompletionSettings
+from ..context.provider import ContextResult
 from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
+from ..engine.fim import ContextFile, FimParts
 from ..engine.worker import EngineWorker
 from .caches import Shown, SuggestionLRU, context_key, shown_at, typed_through
-from .fim_templates import ContextFile, FimTemplate
 from .kv_planner import Anchor, Plan, PlannerLimits, new_anchor, plan
 from .postprocess import Shape, cut_to_shape, finish
 from .prompt import Window
@@ -47,6 +51,19 @@ class CompletionRequest:
     selected: tuple[int, int, str] | None = None
 
 
+class ContextSource(Protocol):
+    """Repository context for a prompt (qwill.context.provider.ContextProvider)."""
+
+    def build(self, uri: str, text: str, offset: int, window_start: int, window_end: int, *,
+              path: str | None = None, language_id: str = "", record: bool = True) -> ContextResult:
+        """The context blocks for a prompt at `offset` whose window is [window_start, window_end)."""
+        ...
+
+    def display_path(self, path: str | None) -> str | None:
+        """`path` as context blocks name files (relative to the workspace)."""
+        ...
+
+
 @dataclass
 class Suggestion:
     """Text to insert at [start, end) of the document (offsets)."""
@@ -57,8 +74,8 @@ class Suggestion:
     source: str = "model"  # "model", "typed-through", "cache", "joined"
     seconds: float = 0.0
     stats: GenerationStats = field(default_factory=GenerationStats)
-    prompt: str = ""
-    context: Sequence[ContextFile] = ()
+    # the prompt the model was given (the engine renders it: `engine.fim.render_parts`)
+    fim: FimParts | None = None
 
 
 @dataclass
@@ -91,13 +108,13 @@ class _Flight:
 
 class CompletionService:
     def __init__(self, worker: EngineWorker, settings: CompletionSettings,
-                 template: FimTemplate | None = None) -> None:
+                 context: ContextSource | None = None) -> None:
         self.worker = worker
         self.settings = settings
-        self.template = template
+        self.context = context
         self.counters = Counters()
         self.speculate = True
-        self._anchors: dict[str, tuple[Anchor, Sequence[ContextFile]]] = {}
+        self._anchors: dict[str, tuple[Anchor, tuple[ContextFile, ...]]] = {}
         self._flights: dict[str, _Flight] = {}
         self._shown: dict[str, Shown] = {}
         self._lru = SuggestionLRU()
@@ -107,7 +124,9 @@ class CompletionService:
     # -- state -------------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        return self.template is not None and self.worker.engine is not None
+        """A model is loaded and it can fill in the middle."""
+        engine = self.worker.engine
+        return engine is not None and engine.fim is not None
 
     @property
     def requests(self) -> int:
@@ -142,10 +161,13 @@ class CompletionService:
         self._shown.pop(uri, None)
         self._anchors.pop(uri, None)
 
-    def _context(self, req: CompletionRequest, window: Window) -> Sequence[ContextFile]:
+    def _context(self, req: CompletionRequest, window: Window) -> tuple[ContextFile, ...]:
         """Repository context blocks for a new anchor (stable until the next one)."""
-        provider = getattr(self, "context_provider", None)
-        return provider(req, window) if provider is not None else ()
+        if self.context is None:
+            return ()
+        result = self.context.build(req.uri, req.text, req.offset, window.start, window.end,
+                                    path=req.path, language_id=req.language_id)
+        return tuple(ContextFile(b.path, b.text) for b in result.files)
 
     # -- the request path ----------------------------------------------------------
     async def complete(self, req: CompletionRequest, cancel: CancelToken | None = None) -> Suggestion | None:
@@ -202,7 +224,7 @@ class CompletionService:
         if s is None:
             return Suggestion(chosen, start, req.offset, source="selected") if chosen else None
         return Suggestion(chosen + s.text, start, req.offset, source=s.source, seconds=s.seconds,
-                          stats=s.stats, prompt=s.prompt, context=s.context)
+                          stats=s.stats, fim=s.fim)
 
     async def _join(self, req: CompletionRequest) -> Suggestion | None:
         """Wait for a running generation the new text extends, and use its rest."""
@@ -266,7 +288,7 @@ class CompletionService:
         self._shown[req.uri] = shown_at(req.uri, req.text, req.offset, text)
 
     # -- planning and generation -----------------------------------------------------
-    def _plan(self, req: CompletionRequest, *, commit: bool = True) -> tuple[Plan, Sequence[ContextFile]]:
+    def _plan(self, req: CompletionRequest, *, commit: bool = True) -> tuple[Plan, tuple[ContextFile, ...]]:
         """Reuse the document's anchor or make a new one (stored unless `commit` is off,
         as for speculation, which must not move the anchor the user's next keystroke uses)."""
         previous = self._anchors.get(req.uri)
@@ -280,19 +302,15 @@ class CompletionService:
         assert previous is not None
         return p, previous[1]
 
-    def _prompt(self, req: CompletionRequest, p: Plan, context: Sequence[ContextFile]) -> str:
-        assert self.template is not None
+    def _prompt(self, req: CompletionRequest, p: Plan, context: tuple[ContextFile, ...]) -> FimParts:
         a = p.anchor
         # Context blocks name files relative to the workspace; the current file too.
-        shown = getattr(getattr(self, "context_provider", None), "display_path", None)
-        path = shown(req.path) if shown is not None and context else req.path
-        return self.template.render(a.prefix, a.suffix, middle=p.middle, path=path,
-                                    context=context)
+        path = self.context.display_path(req.path) if self.context is not None and context else req.path
+        return FimParts(a.prefix, a.suffix, middle=p.middle, path=path, context=context)
 
     async def _generate(self, req: CompletionRequest, token: CancelToken,
                         flight: _Flight | None = None, *, commit: bool = True,
                         shape: Shape | None = None) -> Suggestion | None:
-        assert self.template is not None
         s = self.settings
         p, context = self._plan(req, commit=commit)
         if shape is None:
@@ -300,10 +318,10 @@ class CompletionService:
                                  allow_multiline=s.multiline)
         prompt = self._prompt(req, p, context)
         # No newline stop for one-line shapes: when the line is already complete the
-        # model's first token is a newline and the next line is the suggestion.
-        stops = self.template.stop
-        gen = GenerationRequest(prompt=prompt, max_tokens=s.max_tokens, stop=stops,
-                                temperature=s.temperature, kv_shift=s.kv_shift)
+        # model's first token is a newline and the next line is the suggestion. (The
+        # engine adds its FIM format's own stops.)
+        gen = GenerationRequest(fim=prompt, max_tokens=s.max_tokens, temperature=s.temperature,
+                                kv_shift=s.kv_shift)
         # Automatic suggestions get `time_budget` seconds after their first line.
         budget = 0.0 if req.invoked else s.time_budget
         first_line_at: float | None = None
@@ -342,8 +360,7 @@ class CompletionService:
         log.debug("completion raw=%r text=%r stop=%s", raw, text, stats.stop_reason)
         if not text:
             return None
-        return Suggestion(text, req.offset, req.offset, stats=stats, prompt=prompt,
-                          context=context)
+        return Suggestion(text, req.offset, req.offset, stats=stats, fim=prompt)
 
     # -- idle work ---------------------------------------------------------------------
     def _schedule_speculation(self, req: CompletionRequest, text: str) -> None:
@@ -387,7 +404,7 @@ class CompletionService:
             return
         # Only an engine whose KV cache lives here gains from evaluating ahead;
         # a remote server would spend a request on it.
-        if not getattr(self.worker.engine, "local_kv_cache", False):
+        if self.worker.engine is None or not self.worker.engine.local_kv_cache:
             return
         self._cancel_speculation()
         req = CompletionRequest(uri, text, offset, path, language_id)
@@ -399,7 +416,7 @@ class CompletionService:
         self._spec_token = token
         stats = GenerationStats()
         with contextlib.suppress(EngineError):
-            warm_up = GenerationRequest(prompt, max_tokens=0, kv_shift=self.settings.kv_shift)
+            warm_up = GenerationRequest(fim=prompt, max_tokens=0, kv_shift=self.settings.kv_shift)
             async for _ in self.worker.generate(warm_up, token, stats):
                 pass
         self.counters.prompt_tokens += stats.prompt_tokens

@@ -1,8 +1,8 @@
 """Context for a completion prompt: every source's candidates under one token budget.
 
-`ContextProvider` is what `CompletionService.context_provider` calls with the
-request and its window; it returns `ContextFile` blocks that the FIM template
-renders in the model's repository format ahead of the window.
+`ContextProvider.build` takes a place in a document and its window and returns
+plain `ContextBlock`s (a path and text); completion puts them into the FIM prompt,
+which the engine renders in the model's repository format ahead of the window.
 
 Blocks must stay put while the user types: the KV cache keeps every token up
 to the first one that changed. So while the cursor stays in the same scope,
@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..completion.fim_templates import ContextFile
 from ..config import ContextSettings
 from .document import AppliedEdit, DocumentStore, TextDocument
 from .languages import language_for
@@ -52,6 +51,14 @@ MIN_SCORE = 0.08
 
 
 @dataclass(frozen=True)
+class ContextBlock:
+    """A stable block of repository context: another file, or pieces of one."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
 class ExplainItem:
     source: str
     path: str
@@ -68,7 +75,7 @@ class ExplainItem:
 
 @dataclass
 class ContextResult:
-    files: tuple[ContextFile, ...] = ()
+    files: tuple[ContextBlock, ...] = ()
     items: list[ExplainItem] = field(default_factory=list)
     tokens: int = 0
     budget: int = 0
@@ -164,11 +171,6 @@ class ContextProvider:
         return display_path(path, self.roots) if path else path
 
     # -- the provider ------------------------------------------------------------------
-    def __call__(self, req: Any, window: Any) -> Sequence[ContextFile]:
-        """`CompletionService.context_provider`: blocks for `req` (a CompletionRequest)."""
-        return self.build(req.uri, req.text, req.offset, window.start, window.end,
-                          path=req.path, language_id=req.language_id).files
-
     def explain(self, uri: str) -> ContextResult | None:
         """What went into the last prompt for `uri`, and why."""
         return self._explain.get(uri)
@@ -264,12 +266,12 @@ class ContextProvider:
         chosen += fresh
         if record:
             self._selection[sit.uri] = _Selection(scope_key, [c.key for c in chosen])
-        files: list[ContextFile] = []
+        files: list[ContextBlock] = []
         for c in chosen:  # pieces of one file next to each other share its header
             if files and files[-1].path == c.path:
-                files[-1] = ContextFile(c.path, files[-1].text.rstrip("\n") + "\n\n" + c.text)
+                files[-1] = ContextBlock(c.path, files[-1].text.rstrip("\n") + "\n\n" + c.text)
             else:
-                files.append(ContextFile(c.path, c.text))
+                files.append(ContextBlock(c.path, c.text))
         items = [ExplainItem(c.source, c.path, c.score, c.tokens, c.reason, True) for c in chosen]
         rest = sorted((c for c in candidates if c.key not in taken), key=lambda c: -c.score)
         items += [ExplainItem(c.source, c.path, c.score, c.tokens, c.reason, False, notes.get(c.key, ""))

@@ -11,10 +11,11 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from .chat import ChatFormat
+from .fim import FimParts, FimTemplate
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,11 @@ class CancelToken:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One generation: a raw prompt (already templated) and its bounds."""
+    """One generation: a raw prompt (already templated) or the parts of a
+    fill-in-the-middle prompt, which the engine renders in its model's format; and
+    its bounds."""
 
-    prompt: str
+    prompt: str = ""
     max_tokens: int = 64
     stop: tuple[str, ...] = ()
     temperature: float = 0.0
@@ -91,6 +94,17 @@ class GenerationRequest:
     # K/V were computed without the inserted text: measured to lower suggestion quality
     # (benchmarks/kv_shift_quality.py), so off unless the caller opts in.
     kv_shift: bool = False
+    # A fill-in-the-middle prompt (instead of `prompt`), rendered by the engine.
+    fim: FimParts | None = None
+
+    def rendered(self, template: FimTemplate | None) -> GenerationRequest:
+        """This request with its FIM parts rendered by `template` into the prompt and the
+        template's stop strings first (unchanged when it has no FIM parts)."""
+        if self.fim is None:
+            return self
+        if template is None:
+            raise EngineError("this model has no fill-in-the-middle format")
+        return replace(self, prompt=template.render_parts(self.fim), stop=(*template.stop, *self.stop))
 
 
 @dataclass
@@ -136,11 +150,22 @@ class ModelInfo:
     chat_format: ChatFormat = field(default_factory=ChatFormat)
 
 
+ProblemListener = Callable[[str | None], None]
+
+
 @runtime_checkable
 class Engine(Protocol):
     """A loaded model. Not thread-safe: EngineWorker serialises all calls."""
 
     info: ModelInfo
+    # Capabilities, declared by every engine:
+    # its fill-in-the-middle format (None: chat only, no inline completion)
+    fim: FimTemplate | None
+    # prompts evaluated ahead of time stay in this engine's KV cache (worth a warm-up)
+    local_kv_cache: bool
+    # told about failures of the engine's server or process (a message) and the first
+    # success after one (None), on the engine thread
+    problem_listeners: list[ProblemListener]
 
     def generate(
         self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats

@@ -1,4 +1,5 @@
-"""A scripted engine for tests of logic: `enqueue` answers, read `history`.
+"""A scripted engine for tests of logic: `enqueue` answers, read `history` (the
+requests as this engine rendered them: FIM parts in its template, like a local engine).
 
 It honours the same contract as the real engines (pieces streamed one at a
 time, cancellation checked between pieces, stop strings applied, stats
@@ -13,7 +14,8 @@ import time
 from collections import deque
 from collections.abc import Iterator
 
-from .base import CancelToken, GenerationRequest, GenerationStats, ModelInfo
+from .base import CancelToken, GenerationRequest, GenerationStats, ModelInfo, ProblemListener
+from .fim import find_template
 
 _PIECE = re.compile(r"\s*\S+|\s+")
 
@@ -36,6 +38,8 @@ class FakeEngine:
             name="fake", path="<fake>", architecture="fake", file_size=0,
             context_length=32768, parameters=0, fim_template=fim_template,
         )
+        self.fim = find_template(fim_template)
+        self.problem_listeners: list[ProblemListener] = []
 
     def enqueue(self, *responses: str) -> None:
         self.responses.extend(responses)
@@ -46,6 +50,7 @@ class FakeEngine:
     def generate(
         self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
     ) -> Iterator[str]:
+        request = request.rendered(self.fim)
         self.history.append(request)
         self.started.set()
         stats.prompt_tokens = stats.prompt_eval_tokens = len(self.tokenize(request.prompt))

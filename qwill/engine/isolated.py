@@ -26,7 +26,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ..config import EngineSettings
-from .base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo
+from .base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo, ProblemListener
+from .fim import find_template
 from .resolve import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -126,10 +127,11 @@ class IsolatedEngine:
         self._alive = False
         self._restarting = threading.Event()
         self.restarts = 0
-        self.problem_listeners: list[Callable[[str | None], None]] = []
+        self.problem_listeners: list[ProblemListener] = []
         self._conn: Connection | None = None
         self._proc: Any = None
         self.info: ModelInfo = self._start(progress)
+        self.fim = find_template(self.info.fim_template)  # the child renders FIM parts
 
     # -- process lifecycle -------------------------------------------------------------
     def _start(self, progress: ProgressFn | None) -> ModelInfo:

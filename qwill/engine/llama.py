@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo
+from .base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo, ProblemListener
 from .chat import chat_format_from_metadata
+from .fim import find_template
 from .gguf_reader import GGUFHeader
 from .placement import LoadReport, load_hooks
 from .stops import StopMatcher
@@ -201,6 +202,8 @@ class LlamaEngine:
             extra={"n_ctx": str(self.n_ctx), "n_threads": str(kwargs["n_threads"])},
             chat_format=chat_format_from_metadata(header.metadata, header.tokens),
         )
+        self.fim = find_template(fim_template)
+        self.problem_listeners: list[ProblemListener] = []  # a local model has no server to fail
 
     # -- tokens ----------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -328,6 +331,7 @@ class LlamaEngine:
         self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
     ) -> Iterator[str]:
         t0 = time.perf_counter()
+        request = request.rendered(self.fim)
         tokens = self.tokenize(request.prompt)
         stats.prompt_tokens = len(tokens)
         budget = self.n_ctx - 1

@@ -7,10 +7,10 @@ import logging
 import os
 from pathlib import Path
 
-from ..completion.fim_templates import UnsupportedModel, detect_template
 from ..config import EngineSettings
 from .base import Engine, EngineError
 from .fake import FakeEngine
+from .fim import UnsupportedModel, detect_template
 from .gguf_reader import GGUFHeader
 from .llama import LlamaEngine, LlamaOptions, import_llama_cpp
 from .memory_plan import Machine, MemoryPlan, ModelMemory, PlanRequest, plan_memory
@@ -26,24 +26,26 @@ log = logging.getLogger(__name__)
 ENGINE_SEQUENCES = 2
 
 
-def fake_engine_from_spec(spec: str) -> FakeEngine:
+def fake_engine_from_spec(spec: str, fim_override: str = "auto") -> FakeEngine:
     """`fake:` engines for tests and demos without a model.
 
     `fake:` answers with nothing; `fake:/path/script.json` replays a JSON list of
-    responses (or an object with `responses`, `default`, `delay`).
+    responses (or an object with `responses`, `default`, `delay`). They render FIM
+    prompts in Qwen's format unless `fim_override` names another.
     """
+    fim = fim_override if fim_override != "auto" else "qwen"
     source = spec[len(FAKE_PREFIX):]
     if not source:
-        return FakeEngine()
+        return FakeEngine(fim_template=fim)
     try:
         data = json.loads(Path(source).read_text())
     except (OSError, ValueError) as exc:
         raise EngineError(f"cannot read fake engine script {source}: {exc}") from None
     if isinstance(data, list):
-        return FakeEngine([str(x) for x in data])
+        return FakeEngine([str(x) for x in data], fim_template=fim)
     return FakeEngine([str(x) for x in data.get("responses", [])],
                       default=str(data.get("default", "")),
-                      delay=float(data.get("delay", 0.0)))
+                      delay=float(data.get("delay", 0.0)), fim_template=fim)
 
 
 def remote_options(settings: EngineSettings, *, fim_override: str = "auto") -> RemoteOptions:
@@ -74,7 +76,7 @@ def load_engine(settings: EngineSettings, *, fim_override: str = "auto",
     model) and nothing is resolved or assembled locally.
     """
     if settings.model.startswith(FAKE_PREFIX):
-        return fake_engine_from_spec(settings.model)
+        return fake_engine_from_spec(settings.model, fim_override)
     if settings.backend not in ("local", "same"):
         options = remote_options(settings, fim_override=fim_override)
         if progress:

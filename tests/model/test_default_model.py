@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from qwill.completion.fim_templates import TEMPLATES, detect_template
 from qwill.completion.service import CompletionRequest, CompletionService
 from qwill.config import CompletionSettings, EngineSettings
 from qwill.engine.base import CancelToken, GenerationRequest, GenerationStats
+from qwill.engine.fim import TEMPLATES, detect_template
 from qwill.engine.loader import load_engine
 from qwill.engine.resolve import BUILTIN_MODELS, inspect_model
 from qwill.engine.worker import EngineWorker
@@ -106,7 +106,7 @@ def test_async_cancel_from_another_task(worker: EngineWorker) -> None:
 
 
 def test_completion_service_suggests_a_sensible_body(worker: EngineWorker) -> None:
-    svc = CompletionService(worker, CompletionSettings(), TEMPLATES["qwen"])
+    svc = CompletionService(worker, CompletionSettings())
     text = (
         "def is_palindrome(s: str) -> bool:\n"
         '    """True when `s` reads the same backwards."""\n'

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from qwill.completion.fim_templates import detect_template, get_template
 from qwill.completion.service import CompletionRequest, CompletionService
 from qwill.config import CompletionSettings, EngineSettings, Settings
 from qwill.doctor import run_doctor
 from qwill.engine.base import CancelToken, GenerationRequest, GenerationStats
+from qwill.engine.fim import detect_template, get_template
 from qwill.engine.llama import LlamaEngine
 from qwill.engine.loader import load_engine
 from qwill.engine.resolve import inspect_model
@@ -136,15 +136,17 @@ def test_fim_request_end_to_end(tiny: Path) -> None:
                                                        placement="experts-on-cpu"))).result()
         engine = worker.engine
         assert engine is not None and engine.info.fim_template == "qwen"
-        service = CompletionService(worker, CompletionSettings(max_tokens=8),
-                                    get_template(engine.info.fim_template))
+        assert engine.fim is get_template("qwen")
+        service = CompletionService(worker, CompletionSettings(max_tokens=8))
         text = "def add(a, b):\n    return \n\nprint(add(1, 2))\n"
         offset = text.index("return ") + len("return ")
         req = CompletionRequest("file:///w/add.py", text, offset, path="add.py", language_id="python")
         suggestion = asyncio.run(service.complete(req))
         assert suggestion is not None and suggestion.source == "model"
         assert (suggestion.start, suggestion.end) == (offset, offset)
-        assert suggestion.prompt.startswith("<|fim_prefix|>") and "<|fim_middle|>" in suggestion.prompt
+        assert suggestion.fim is not None
+        prompt = engine.fim.render_parts(suggestion.fim)
+        assert prompt.startswith("<|fim_prefix|>") and "<|fim_middle|>" in prompt
         assert suggestion.stats.prompt_tokens > 0 and suggestion.stats.generated_tokens > 0
         assert service.counters.model_calls >= 1
     finally:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from qwill.completion.fim_templates import TEMPLATES
 from qwill.completion.service import CompletionRequest
 from qwill.config import EngineSettings, Settings
 from qwill.doctor import run_doctor
 from qwill.engine.base import CancelToken, GenerationRequest, GenerationStats
+from qwill.engine.fim import TEMPLATES
 from qwill.engine.loader import load_engine
 from qwill.engine.remote import RemoteEngine
 from qwill.engine.worker import EngineWorker

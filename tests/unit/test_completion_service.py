@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from qwill.completion.fim_templates import TEMPLATES
 from qwill.completion.service import CompletionRequest, CompletionService
 from qwill.config import CompletionSettings
 from qwill.engine.base import CancelToken, GenerationRequest, GenerationStats
@@ -62,7 +61,7 @@ def make(worker: EngineWorker, *responses: str, gated: bool = False, speculate: 
          **settings: object) -> tuple[CompletionService, FakeEngine]:
     engine = GatedEngine(list(responses)) if gated else FakeEngine(list(responses))
     worker.load(lambda: engine).result(timeout=5)
-    service = CompletionService(worker, CompletionSettings(**settings), TEMPLATES["qwen"])
+    service = CompletionService(worker, CompletionSettings(**settings))
     service.speculate = speculate
     return service, engine
 
@@ -203,11 +202,11 @@ async def test_cancelling_the_awaiting_task_cancels_the_generation(worker: Engin
 
 
 async def test_not_ready_or_disabled_answers_nothing(worker: EngineWorker) -> None:
-    service = CompletionService(worker, CompletionSettings(), TEMPLATES["qwen"])
+    service = CompletionService(worker, CompletionSettings())
     assert await service.complete(req()) is None  # no engine loaded
-    service, engine = make(worker, "x")
-    service.template = None
-    assert await service.complete(req()) is None
+    chat_only = FakeEngine(["x"], fim_template="")  # a model without FIM tokens
+    worker.load(lambda: chat_only).result(timeout=5)
+    assert await service.complete(req()) is None and chat_only.history == []
     service, engine = make(worker, "x", enabled=False)
     assert await service.complete(req()) is None
     assert engine.history == []

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from qwill.completion.fim_templates import TEMPLATES
 from qwill.completion.postprocess import Shape, cut_to_shape, finish, remove_suffix_overlap
 from qwill.completion.service import CompletionRequest, CompletionService
 from qwill.completion.syntax_rules import check_parse, syntax_shape
@@ -160,7 +159,7 @@ async def suggest(worker: EngineWorker, case: Case) -> str:
     text, offset = case.split()
     engine = FakeEngine([case.raw])
     worker.load(lambda: engine).result(timeout=5)
-    service = CompletionService(worker, CompletionSettings(), TEMPLATES["qwen"])
+    service = CompletionService(worker, CompletionSettings())
     service.speculate = False
     path = f"src/sample.{EXT[case.language]}"
     s = await asyncio.wait_for(service.complete(CompletionRequest(

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from qwill.completion.fim_templates import TEMPLATES
 from qwill.config import EngineSettings, Settings
 from qwill.engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
+from qwill.engine.fim import TEMPLATES, FimParts
 from qwill.engine.loader import load_engine
 from qwill.engine.remote import HttpOptions, RemoteEngine, RemoteOptions
 from qwill.engine.remote.transport import RemoteError
@@ -100,12 +100,18 @@ def test_llama_server_completion_pins_the_slot_and_caches_the_prompt(peer: Peer)
 def test_llama_server_infill_sends_the_parts(peer: Peer) -> None:
     peer.route("POST", "/infill", sse([{"content": "a + b", "stop": False},
                                        {"content": "", "stop": True, "stop_type": "eos"}]))
-    prompt = TEMPLATES["qwen"].render("def add(a, b):\n    return ", "\n", middle="a")
-    pieces, _ = run(engine_for(peer, "llama-server", infill=True), GenerationRequest(prompt))
+    parts = FimParts("def add(a, b):\n    return ", "\n", middle="a")
+    pieces, _ = run(engine_for(peer, "llama-server", infill=True), GenerationRequest(fim=parts))
     assert pieces == ["a + b"]
     body = peer.requests_to("/infill")[0].body
     assert (body["input_prefix"], body["input_suffix"], body["prompt"]) == (
         "def add(a, b):\n    return ", "\n", "a")
+    assert body["stop"] == list(TEMPLATES["qwen"].stop)  # the engine adds its format's stops
+    # without `infill` the same parts are rendered in the model's template for /completion
+    peer.route("POST", "/completion", sse([{"content": "a + b", "stop": False},
+                                           {"content": "", "stop": True, "stop_type": "eos"}]))
+    run(engine_for(peer, "llama-server"), GenerationRequest(fim=parts))
+    assert peer.requests_to("/completion")[0].body["prompt"] == TEMPLATES["qwen"].render_parts(parts)
 
 
 def test_ollama_generate_is_raw_and_reads_ndjson(peer: Peer) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qwill.completion.fim_templates import TEMPLATES, ContextFile
 from qwill.config import parse_settings
 from qwill.engine.base import GenerationRequest, GenerationStats
+from qwill.engine.fim import TEMPLATES, ContextFile, FimParts
 from qwill.engine.remote import wire
 from qwill.engine.remote.transport import Endpoint, RemoteError, redact
 
@@ -82,15 +82,21 @@ def test_tool_call_fragments_are_joined_by_index() -> None:
     assert calls[1]["function"]["name"] == "list_dir" and calls[1]["id"] == "call_1"
 
 
-def test_split_fim_prompt_recovers_what_qwill_rendered() -> None:
-    tpl = TEMPLATES["qwen"]
-    ctx = [ContextFile("util.py", "def helper():\n    return 1\n")]
-    prompt = tpl.render("def f():\n    ret", "\n\nf()\n", middle="urn", path="main.py", context=ctx)
-    parts = wire.split_fim_prompt(tpl, prompt)
-    assert parts is not None
-    assert (parts.prefix, parts.suffix, parts.middle) == ("def f():\n    ret", "\n\nf()\n", "urn")
-    assert parts.extra == (("util.py", "def helper():\n    return 1\n"),)
-    assert wire.split_fim_prompt(TEMPLATES["codestral"], prompt) is None
+def test_infill_fields_carry_the_requests_fim_parts() -> None:
+    ctx = (ContextFile("util.py", "def helper():\n    return 1\n\n"),)
+    parts = FimParts("def f():\n    ret", "\n\nf()\n", middle="urn", path="main.py", context=ctx)
+    req = GenerationRequest(fim=parts).rendered(TEMPLATES["qwen"])
+    body = wire.llama_server_body(req, 1, TEMPLATES["qwen"])
+    assert (body["input_prefix"], body["input_suffix"], body["prompt"]) == ("def f():\n    ret", "\n\nf()\n", "urn")
+    assert body["input_extra"] == [{"filename": "util.py", "text": "def helper():\n    return 1\n"}]
+    assert body["stop"] == list(TEMPLATES["qwen"].stop)
+    # a format without repository tokens keeps its context ahead of the prefix
+    fields = wire.infill_fields(parts, TEMPLATES["deepseek"])
+    assert fields["input_prefix"] == "# util.py\ndef helper():\n    return 1\n\ndef f():\n    ret"
+    assert fields["input_extra"] == []
+    # /infill needs a middle token: Codestral's suffix-first format goes to /completion
+    assert wire.infill_supported(TEMPLATES["qwen"]) and not wire.infill_supported(TEMPLATES["codestral"])
+    assert "input_prefix" not in wire.llama_server_body(req, 1)
 
 
 def test_endpoint_parsing_drops_v1_and_hides_credentials() -> None:

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ... import __version__
-from ...completion.fim_templates import FimTemplate, UnsupportedModel, detect_template, get_template
-from ..base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo
+from ..base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo, ProblemListener
+from ..fim import UnsupportedModel, detect_template, find_template
 from ..stops import StopMatcher
 from . import wire
 from .transport import Cancelled, Endpoint, HttpOptions, RemoteError, Response, Transport
@@ -70,6 +70,9 @@ def resolve_api_key(api_key: str | None, api_key_env: str | None) -> str | None:
 class RemoteEngine:
     """A model served elsewhere, behind the same contract as the in-process one."""
 
+    # the server keeps its own cache; evaluating ahead would spend a request on it
+    local_kv_cache = False
+
     def __init__(self, options: RemoteOptions, *, probe: bool = True) -> None:
         if options.backend not in wire.BACKENDS:
             raise EngineError(f"unknown remote backend '{options.backend}' "
@@ -87,11 +90,12 @@ class RemoteEngine:
         self._tokenize_path: str | bool | None = False  # False: not probed yet; None: none works
         # Told about failures of the server (a message) and the first success after one
         # (None); called on the engine thread. Session turns this into the model status.
-        self.problem_listeners: list[Callable[[str | None], None]] = []
+        self.problem_listeners: list[ProblemListener] = []
         self.problem: str | None = None
         if probe:
             self.probe()
         self.info = self._make_info()
+        self.fim = find_template(self.info.fim_template)
 
     # -- discovery -------------------------------------------------------------------------
     def probe(self) -> None:
@@ -141,12 +145,6 @@ class RemoteEngine:
                    "served_models": ", ".join(self.served_models[:10])},
         )
 
-    def template(self) -> FimTemplate | None:
-        try:
-            return get_template(self.info.fim_template) if self.info.fim_template else None
-        except UnsupportedModel:
-            return None
-
     # -- generation ------------------------------------------------------------------------
     def _completion_call(self, request: GenerationRequest
                          ) -> tuple[str, dict[str, Any], Callable[[dict[str, Any]], wire.Delta]]:
@@ -156,12 +154,10 @@ class RemoteEngine:
                     wire.openai_completion_delta)
         if backend == "ollama":
             return "/api/generate", wire.ollama_body(request, self.model), wire.ollama_delta
-        parts = None
-        if self.options.infill:
-            tpl = self.template()
-            parts = wire.split_fim_prompt(tpl, request.prompt) if tpl is not None else None
-        path = "/infill" if parts is not None else "/completion"
-        return path, wire.llama_server_body(request, self.options.slot_id, parts), wire.llama_server_delta
+        infill = (self.fim if self.options.infill and request.fim is not None
+                  and wire.infill_supported(self.fim) else None)
+        path = "/infill" if infill is not None else "/completion"
+        return path, wire.llama_server_body(request, self.options.slot_id, infill), wire.llama_server_delta
 
     def _deltas(self, resp: Response, parse: Callable[[dict[str, Any]], wire.Delta],
                 url: str) -> Iterator[wire.Delta]:
@@ -179,6 +175,7 @@ class RemoteEngine:
     def generate(
         self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
     ) -> Iterator[str]:
+        request = request.rendered(self.fim)
         path, body, parse = self._completion_call(request)
         matcher = StopMatcher(request.stop)
         first_at: list[float] = []

@@ -8,7 +8,7 @@ the formats are tested without a server.
   server, LM Studio...): `POST /v1/completions` with the raw prompt, SSE
   `data: {...}` events ending in `data: [DONE]`; chat at `/v1/chat/completions`.
 - llama.cpp server (`llama-server`): `POST /completion` (raw prompt) or `/infill`
-  (prefix, suffix, middle and extra files, formatted by the server), with
+  (a request's FIM parts: prefix, suffix, middle and extra files, formatted by the server), with
   `cache_prompt` and `id_slot`; SSE events `{"content", "stop", "timings"}`.
 - Ollama (`ollama`): `POST /api/generate` with `raw: true`; NDJSON lines
   `{"response", "done", "eval_count", ...}`.
@@ -21,8 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...completion.fim_templates import FimTemplate
 from ..base import GenerationRequest, GenerationStats
+from ..fim import FimParts, FimTemplate
 
 BACKENDS = ("openai", "llama-server", "ollama")
 
@@ -230,8 +230,10 @@ def openai_completion_body(req: GenerationRequest, model: str) -> dict[str, Any]
     return body
 
 
-def llama_server_body(req: GenerationRequest, slot_id: int, infill: InfillParts | None = None
+def llama_server_body(req: GenerationRequest, slot_id: int, infill: FimTemplate | None = None
                       ) -> dict[str, Any]:
+    """`/completion`'s body for the rendered prompt, or `/infill`'s for `req.fim` when the
+    template to send it in is given (see `infill_supported`)."""
     body: dict[str, Any] = {
         "n_predict": req.max_tokens,
         "temperature": req.temperature,
@@ -240,13 +242,10 @@ def llama_server_body(req: GenerationRequest, slot_id: int, infill: InfillParts 
         "id_slot": slot_id,
         "stop": list(req.stop),
     }
-    if infill is None:
+    if infill is None or req.fim is None:
         body["prompt"] = req.prompt
     else:
-        body["input_prefix"] = infill.prefix
-        body["input_suffix"] = infill.suffix
-        body["prompt"] = infill.middle
-        body["input_extra"] = [{"filename": name, "text": text} for name, text in infill.extra]
+        body.update(infill_fields(req.fim, infill))
     return body
 
 
@@ -314,41 +313,20 @@ class ToolCallAccumulator:
 
 
 # -- /infill ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class InfillParts:
-    prefix: str
-    suffix: str
-    middle: str = ""
-    extra: tuple[tuple[str, str], ...] = ()
+def infill_supported(template: FimTemplate | None) -> bool:
+    """llama.cpp's `/infill` needs the model's prefix, suffix and middle tokens, in that order."""
+    return template is not None and template.psm and bool(template.middle)
 
 
-def split_fim_prompt(template: FimTemplate, prompt: str) -> InfillParts | None:
-    """Recover prefix, suffix, middle and context files from a prompt Qwill rendered.
-
-    llama.cpp's `/infill` formats the prompt itself from these parts (with the
-    model's own FIM tokens), which is what the `infill` option sends. None if the
-    prompt is not in `template`'s prefix-suffix-middle layout.
-    """
-    if not template.psm or not template.middle:
-        return None
-    start = prompt.find(template.prefix)
-    if start < 0:
-        return None
-    head, rest = prompt[:start], prompt[start + len(template.prefix):]
-    cut = rest.rfind(template.suffix)
-    if cut < 0:
-        return None
-    prefix, rest = rest[:cut], rest[cut + len(template.suffix):]
-    cut = rest.rfind(template.middle)
-    if cut < 0:
-        return None
-    suffix, middle = rest[:cut], rest[cut + len(template.middle):]
-    extra: list[tuple[str, str]] = []
-    if head and template.file_sep:
-        for block in head.split(template.file_sep)[1:]:
-            name, _, text = block.partition("\n")
-            if text:
-                extra.append((name.strip(), text))
-    elif head:
-        prefix = head + prefix
-    return InfillParts(prefix, suffix, middle, tuple(extra))
+def infill_fields(parts: FimParts, template: FimTemplate) -> dict[str, Any]:
+    """`/infill`'s fields for a FIM prompt: llama.cpp's server formats the prompt itself
+    with the model's own FIM tokens. Context files go in `input_extra` when the model
+    has a repository format, else ahead of the prefix as Qwill renders them."""
+    prefix = parts.prefix
+    extra: list[dict[str, str]] = []
+    if template.file_sep:
+        extra = [{"filename": c.path, "text": c.text.rstrip() + "\n"} for c in parts.context]
+    else:
+        prefix = template.render_context(parts.context, repo=parts.repo, path=parts.path) + prefix
+    return {"input_prefix": prefix, "input_suffix": parts.suffix, "prompt": parts.middle,
+            "input_extra": extra}

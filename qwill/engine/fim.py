@@ -1,5 +1,10 @@
 """Fill-in-the-middle prompt formats, chosen from the model's own vocabulary.
 
+A FIM prompt travels as `FimParts` (prefix, suffix, typed middle, context files) inside
+a GenerationRequest; each engine renders the parts its own way: a local engine with
+its `FimTemplate`, llama.cpp's server through `/infill`'s fields. Like chat.py for
+chat models, this is the engine's knowledge of the model's prompt format.
+
 Each code model family was trained on one FIM layout with its own special
 tokens. We detect the family from the tokens present in the GGUF vocabulary
 (the most reliable signal: names and metadata vary between converters) and
@@ -20,6 +25,20 @@ class ContextFile:
 
     path: str
     text: str
+
+
+@dataclass(frozen=True)
+class FimParts:
+    """A fill-in-the-middle prompt before it is rendered."""
+
+    prefix: str
+    suffix: str
+    # typed since the prompt was anchored: goes after the middle marker
+    middle: str = ""
+    # the current file as context blocks name it (shown after them in repo formats)
+    path: str | None = None
+    context: tuple[ContextFile, ...] = ()
+    repo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,11 @@ class FimTemplate:
         if self.psm:
             return f"{head}{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}{middle}"
         return f"{head}{self.suffix}{suffix}{self.prefix}{prefix}{middle}"
+
+    def render_parts(self, parts: FimParts) -> str:
+        """`render` of a request's FIM parts."""
+        return self.render(parts.prefix, parts.suffix, middle=parts.middle, path=parts.path,
+                           context=parts.context, repo=parts.repo)
 
     def render_context(
         self, context: Sequence[ContextFile], *, repo: str | None = None, path: str | None = None
@@ -155,3 +179,9 @@ def get_template(name: str) -> FimTemplate:
         return TEMPLATES[name]
     except KeyError:
         raise UnsupportedModel(f"unknown FIM template '{name}'; known: {', '.join(TEMPLATES)}") from None
+
+
+def find_template(name: str) -> FimTemplate | None:
+    """The template called `name` (as ModelInfo.fim_template records it); None for a
+    chat-only model ("") or a name Qwill does not know."""
+    return TEMPLATES.get(name) if name else None

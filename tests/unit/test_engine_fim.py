@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwill.completion.fim_templates import (
+from qwill.engine.fim import (
     TEMPLATES,
     ContextFile,
     UnsupportedModel,
