@@ -209,6 +209,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_agent(args: argparse.Namespace) -> int:
     from .agent.terminal import TerminalOptions, run_in_terminal
+    from .session import Session
 
     settings = _settings_from_args(args)
     overrides = {k: v for k, v in {"max_steps": args.max_steps, "test_command": args.test_command}.items()
@@ -220,7 +221,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         sys.exit(f"qwill: {root} is not a directory")
     opts = TerminalOptions(task=args.task, root=root, yes=args.yes, json=args.json, verbose=args.verbose,
                            checkpoints=not args.no_checkpoints)
-    return asyncio.run(run_in_terminal(settings, opts))
+    return asyncio.run(run_in_terminal(Session(settings), opts))
 
 
 def cmd_acp(args: argparse.Namespace) -> int:

@@ -1,73 +1,89 @@
-"""One editor session: settings, open documents, the engine and the features.
+"""One editor session: the composition root that owns every long-lived object.
 
-Every surface (LSP, ACP, CLI) drives a Session; none of this knows about a
-protocol. The model loads in the background on the engine's own thread;
-until it is ready, features answer empty at once.
+Every surface (LSP, ACP, CLI) drives a Session and holds no state of its own: the
+settings, the open documents and their syntax trees, the code context, the engine
+slots (completion, and the agent's when it is another engine), completion, code
+actions and the agent runs all live here, built once and wired by constructor.
+None of this knows about a protocol. The model loads in the background on the
+engine's own thread; until it is ready, features answer empty at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 
+from .actions.service import ActionOptions, ActionService
+from .agent.runs import AgentRuns
 from .completion.service import CompletionService
 from .config import EngineSettings, Settings, SettingsResult, parse_settings
 from .context.document import DocumentStore
 from .context.provider import ContextProvider
 from .context.syntax import SyntaxStore
-from .engine.base import Engine, EngineError, ModelInfo
+from .context.workspace_index import WorkspaceIndex
+from .engine.base import Engine
 from .engine.loader import load_engine
 from .engine.resolve import ProgressFn
+from .engine.slot import EngineSlot, ModelState, ModelStatus, StatusListener
 from .engine.worker import EngineWorker
 
-log = logging.getLogger(__name__)
+__all__ = ["ModelState", "ModelStatus", "Session"]
 
-
-class ModelState(StrEnum):
-    NOT_LOADED = "not-loaded"
-    LOADING = "loading"
-    READY = "ready"
-    ERROR = "error"
-    # loaded, but its server is failing (remote engines); the message says why
-    DEGRADED = "degraded"
-
-
-@dataclass
-class ModelStatus:
-    state: ModelState = ModelState.NOT_LOADED
-    message: str = ""
-    info: ModelInfo | None = None
+EngineFactory = Callable[[Settings, ProgressFn | None], Engine]
 
 
 class Session:
     def __init__(self, settings: Settings | None = None, *,
-                 engine_factory: Callable[[Settings, ProgressFn | None], Engine] | None = None,
-                 agent_engine_factory: Callable[[Settings, ProgressFn | None], Engine] | None = None,
-                 ) -> None:
+                 engine_factory: EngineFactory | None = None,
+                 agent_engine_factory: EngineFactory | None = None) -> None:
         self.settings = settings or Settings()
         self.documents = DocumentStore()
         # one tree-sitter tree per open document (see qwill.context.syntax)
         self.syntax = SyntaxStore(self.documents)
-        self.worker = EngineWorker()
+        self.status_listeners: list[StatusListener] = []
+        # told only about a separate agent engine (agentEngine.backend is not "same")
+        self.agent_status_listeners: list[StatusListener] = []
+        self.engine = EngineSlot("qwill-engine", self.status_listeners)
+        # The agent's engine: the completion slot itself unless `agentEngine.backend`
+        # names another engine, which then gets its own slot (one worker per engine).
+        self.agent_engine = self.engine
         # code context (definitions, scopes, recent edits, similar snippets) for prompts
         self.context = ContextProvider(self.documents, self.syntax, self.settings.context)
-        self.completion = CompletionService(self.worker, self.settings.completion, self.context)
-        self.status = ModelStatus()
+        self.completion = CompletionService(self.engine.worker, self.settings.completion, self.context)
+        self.documents.close_listeners.append(self.completion.forget)
+        # code actions run on the agent's engine (a bigger model when one is configured)
+        self.actions = ActionService(self.agent_worker, self.documents, self._action_options(),
+                                     syntax=self.syntax)
+        self.agent_runs = AgentRuns(lambda: self.agent_worker, lambda: self.settings, self._symbol_index)
         self._engine_factory = engine_factory or _default_factory
         self._agent_engine_factory = agent_engine_factory or _default_agent_factory
         self._load_task: asyncio.Future[None] | None = None
-        self.documents.close_listeners.append(self.completion.forget)
-        self.status_listeners: list[Callable[[ModelStatus], None]] = []
-        # The agent's engine: the completion worker itself unless `agentEngine.backend`
-        # names another engine, which then gets its own worker (one per engine).
-        self.agent_worker = self.worker
-        self._agent_status = ModelStatus()
-        self.agent_status_listeners: list[Callable[[ModelStatus], None]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- views of the slots ---------------------------------------------------------
+    @property
+    def worker(self) -> EngineWorker:
+        return self.engine.worker
+
+    @property
+    def status(self) -> ModelStatus:
+        return self.engine.status
+
+    @property
+    def agent_worker(self) -> EngineWorker:
+        return self.agent_engine.worker
+
+    @property
+    def agent_status(self) -> ModelStatus:
+        """The agent engine's status (the completion engine's when they are the same)."""
+        return self.agent_engine.status
+
+    def _symbol_index(self) -> WorkspaceIndex | None:
+        index = self.context.index
+        return index if index.roots else None
+
+    def _action_options(self) -> ActionOptions:
+        s = self.settings.actions
+        return ActionOptions(max_tokens=s.max_tokens, temperature=s.temperature)
 
     # -- settings ----------------------------------------------------------------
     def update_settings(self, raw: object) -> SettingsResult:
@@ -77,20 +93,13 @@ class Session:
         self.settings = result.settings
         self.completion.settings = result.settings.completion
         self.context.settings = result.settings.context
+        self.actions.options = self._action_options()
         result.engine_changed = old.engine != result.settings.engine or (
             old.completion.fim_template != result.settings.completion.fim_template
         ) or old.agent_engine != result.settings.agent_engine
         return result
 
     # -- model ------------------------------------------------------------------
-    def _set_status(self, state: ModelState, message: str = "", info: ModelInfo | None = None) -> None:
-        self.status = ModelStatus(state, message, info)
-        for listener in self.status_listeners:
-            try:
-                listener(self.status)
-            except Exception:  # pragma: no cover - a listener must not break loading
-                log.exception("status listener failed")
-
     async def load_model(self, progress: ProgressFn | None = None) -> ModelStatus:
         """Load (or reload) the configured model on the engine thread.
 
@@ -98,97 +107,26 @@ class Session:
         if it is a separate one, starts loading on its own worker).
         """
         settings = self.settings
-        self._loop = asyncio.get_running_loop()
-        status = await self._load_completion_engine(settings, progress)
+        await self.engine.load(lambda: self._engine_factory(settings, progress), _engine_label(settings.engine),
+                               caveat=_completion_caveat)
         await self._load_agent_engine(settings, progress)
-        return status
-
-    async def _load_completion_engine(self, settings: Settings,
-                                      progress: ProgressFn | None) -> ModelStatus:
-        self._set_status(ModelState.LOADING, f"loading {_engine_label(settings.engine)}")
-        fut = self.worker.load(lambda: self._engine_factory(settings, progress))
-        try:
-            engine = await asyncio.wrap_future(fut)
-        except EngineError as exc:
-            self._set_status(ModelState.ERROR, str(exc))
-            return self.status
-        except Exception as exc:
-            log.exception("model load failed")
-            self._set_status(ModelState.ERROR, f"model load failed: {exc}")
-            return self.status
-        self._watch_problems(engine, self._on_engine_problem)
-        if engine.fim is None:
-            self._set_status(ModelState.READY, "loaded, but completion is off: "
-                             f"{engine.info.name} has no fill-in-the-middle format", engine.info)
-            return self.status
-        self._set_status(ModelState.READY, f"{engine.info.name} ready", engine.info)
         return self.status
-
-    # -- remote engines: failures after loading ----------------------------------------
-    def _watch_problems(self, engine: Engine, handler: Callable[[str | None], None]) -> None:
-        """Hear a remote engine's server failures (on the engine thread) on the event loop."""
-        loop = self._loop
-        if loop is None:
-            return
-
-        def hop(problem: str | None) -> None:
-            with contextlib.suppress(RuntimeError):  # loop closed at shutdown
-                loop.call_soon_threadsafe(handler, problem)
-
-        engine.problem_listeners.append(hop)
-
-    def _on_engine_problem(self, problem: str | None) -> None:
-        info = self.status.info
-        if problem is not None and self.status.state in (ModelState.READY, ModelState.DEGRADED):
-            if self.status.message != problem:
-                self._set_status(ModelState.DEGRADED, problem, info)
-        elif problem is None and self.status.state is ModelState.DEGRADED and info is not None:
-            self._set_status(ModelState.READY, f"{info.name} ready", info)
-
-    # -- the agent's engine --------------------------------------------------------------
-    @property
-    def agent_status(self) -> ModelStatus:
-        """The agent engine's status (the completion engine's when they are the same)."""
-        return self.status if self.agent_worker is self.worker else self._agent_status
-
-    def _set_agent_status(self, status: ModelStatus) -> None:
-        self._agent_status = status
-        for listener in self.agent_status_listeners:
-            try:
-                listener(status)
-            except Exception:  # pragma: no cover - a listener must not break loading
-                log.exception("agent status listener failed")
 
     async def _load_agent_engine(self, settings: Settings, progress: ProgressFn | None) -> None:
         agent = settings.agent_engine
         if agent.backend == "same":
-            if self.agent_worker is not self.worker:
-                self.agent_worker.shutdown(wait=False)
-                self.agent_worker = self.worker
+            if self.agent_engine is not self.engine:
+                self.agent_engine.shutdown(wait=False)
+                self._use_agent_engine(self.engine)
             return
-        if self.agent_worker is self.worker:
-            self.agent_worker = EngineWorker("qwill-agent-engine")
-        self._set_agent_status(ModelStatus(ModelState.LOADING, f"loading {_engine_label(agent)}"))
-        fut = self.agent_worker.load(lambda: self._agent_engine_factory(settings, progress))
-        try:
-            engine = await asyncio.wrap_future(fut)
-        except Exception as exc:
-            if not isinstance(exc, EngineError):
-                log.exception("agent engine load failed")
-            self._set_agent_status(ModelStatus(ModelState.ERROR, f"agent engine: {exc}"))
-            return
-        self._set_agent_status(ModelStatus(ModelState.READY, f"agent engine {engine.info.name} ready",
-                                           engine.info))
+        if self.agent_engine is self.engine:
+            self._use_agent_engine(EngineSlot("qwill-agent-engine", self.agent_status_listeners,
+                                              title="agent engine"))
+        await self.agent_engine.load(lambda: self._agent_engine_factory(settings, progress), _engine_label(agent))
 
-        def on_problem(problem: str | None) -> None:
-            info = self.agent_status.info
-            if problem is not None:
-                self._set_agent_status(ModelStatus(ModelState.DEGRADED, f"agent engine: {problem}", info))
-            elif self.agent_status.state is ModelState.DEGRADED and info is not None:
-                self._set_agent_status(ModelStatus(ModelState.READY, f"agent engine {info.name} ready",
-                                                   info))
-
-        self._watch_problems(engine, on_problem)
+    def _use_agent_engine(self, slot: EngineSlot) -> None:
+        self.agent_engine = slot
+        self.actions.worker = slot.worker
 
     def start_loading(self, progress: ProgressFn | None = None) -> asyncio.Future[None]:
         """Load in the background; a newer call supersedes an older one's result."""
@@ -211,9 +149,15 @@ class Session:
         within one token, so the wait is short.
         """
         self.completion.cancel_all()
-        self.worker.shutdown(wait=True)
-        if self.agent_worker is not self.worker:
-            self.agent_worker.shutdown(wait=True)
+        self.engine.shutdown(wait=True)
+        if self.agent_engine is not self.engine:
+            self.agent_engine.shutdown(wait=True)
+
+
+def _completion_caveat(engine: Engine) -> str | None:
+    if engine.fim is None:
+        return f"loaded, but completion is off: {engine.info.name} has no fill-in-the-middle format"
+    return None
 
 
 def _engine_label(engine: EngineSettings) -> str:

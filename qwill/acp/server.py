@@ -1,7 +1,8 @@
 """`qwill acp`: the agent over the Agent Client Protocol (stdio), for Zed, JetBrains
 AI Assistant and Neovim ACP plugins.
 
-The agent core is `qwill.agent.loop`; this module translates with the
+The agent core is `qwill.agent.loop`, run through the session's `agent_runs` (the
+registry the LSP commands and the terminal use too); this module translates with the
 `agent-client-protocol` package's types. `session/prompt` runs the loop and
 streams `session/update` (message chunks, tool calls and their results, the
 plan). Each step's change set goes through `session/request_permission` with
@@ -26,11 +27,10 @@ from acp import schema as s
 
 from .. import __version__
 from ..agent.changes import ApplyError, ChangeKind, ChangeSet, write_to_disk
-from ..agent.loop import Agent, AgentEvent, AgentSession, ApplyResult, agent_context_size, new_session
+from ..agent.loop import AgentEvent, AgentSession, ApplyResult
 from ..agent.workspace import PathError
 from ..context.document import DocumentStore
-from ..engine.base import CancelToken
-from ..session import ModelState, Session
+from ..session import Session
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,10 @@ _STOP = {"done": "end_turn", "cancelled": "cancelled", "max_steps": "max_turn_re
 
 @dataclass
 class _AcpSession:
+    """What ACP adds to an agent session: the client's buffers and its answers so far."""
+
     agent_session: AgentSession
     documents: DocumentStore
-    cancel: CancelToken | None = None
     always_allow_edits: bool = False
     pending_calls: list[str] = field(default_factory=list)
 
@@ -91,16 +92,14 @@ class QwillAcpAgent:
             raise acp.RequestError.invalid_params({"cwd": f"{cwd} is not an absolute directory path"})
         docs = DocumentStore()
         try:
-            agent_session = new_session(cwd, docs)
+            agent_session = self.session.agent_runs.new_session(cwd, docs)
         except (PathError, OSError, RuntimeError) as exc:
             raise acp.RequestError.invalid_params({"cwd": str(exc)}) from None
         self.sessions[agent_session.id] = _AcpSession(agent_session, docs)
         return s.NewSessionResponse(session_id=agent_session.id)
 
     async def cancel(self, session_id: str, **kwargs: Any) -> None:
-        st = self.sessions.get(session_id)
-        if st is not None and st.cancel is not None:
-            st.cancel.cancel("cancelled by the client")
+        self.session.agent_runs.cancel(session_id, "cancelled by the client")
 
     # -- prompt --------------------------------------------------------------------
     async def prompt(self, session_id: str, prompt: list[Any], **kwargs: Any) -> s.PromptResponse:
@@ -114,12 +113,11 @@ class QwillAcpAgent:
             self._loading = self.session.start_loading()
         await self._loading
         status = self.session.agent_status
-        if status.state not in (ModelState.READY, getattr(ModelState, "DEGRADED", ModelState.READY)):
+        if not status.usable:
             await self._say(session_id, f"Qwill cannot run: the model is not ready ({status.message}).")
             return s.PromptResponse(stop_reason="refusal")
         if st.agent_session.busy:
             raise acp.RequestError.invalid_request({"sessionId": "a prompt is already running"})
-        st.cancel = CancelToken()
         updates: asyncio.Queue[Any] = asyncio.Queue()
 
         def on_event(ev: AgentEvent) -> None:
@@ -137,17 +135,14 @@ class QwillAcpAgent:
                     log.exception("session/update failed")
 
         pumping = asyncio.ensure_future(pump())
-        settings = self.session.settings
-        agent = Agent(self.session.agent_worker, settings.agent, _AcpApplier(self, session_id, st),
-                      approve_command=lambda c, w: self._approve_command(session_id, c, w),
-                      on_event=on_event, context_size=agent_context_size(self.session.settings),
-                      fetch=(lambda rel: self._fetch(session_id, st, rel)) if self.can_read else None)
         try:
-            result = await agent.run(st.agent_session, task, st.cancel)
+            result = await self.session.agent_runs.run(
+                st.agent_session, task, _AcpApplier(self, session_id, st),
+                approve_command=lambda c, w: self._approve_command(session_id, c, w), on_event=on_event,
+                fetch=(lambda rel: self._fetch(session_id, st, rel)) if self.can_read else None)
         finally:
             updates.put_nowait(None)
             await pumping
-            st.cancel = None
         if result.reason not in ("done", "cancelled"):
             await self._say(session_id, f"\n\n[stopped: {result.message}]")
         return s.PromptResponse(stop_reason=_STOP.get(result.reason, "end_turn"))  # type: ignore[arg-type]

@@ -15,12 +15,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
-from ..config import Settings
+from ..engine.slot import ModelState, ModelStatus
 from .appliers import DiskApplier
 from .changes import ChangeSet
-from .loop import Agent, AgentEvent, AgentResult, agent_context_size, new_session
+from .loop import AgentEvent, AgentResult
+from .runs import AgentRuns
 
 
 @dataclass
@@ -114,11 +115,22 @@ def print_event(ev: AgentEvent, out: TextIO, verbose: bool) -> None:
         print(f"   [{ev.kind}{': ' + d['reason'] if ev.kind == 'rejected' else ''}]", file=out)
 
 
-async def run_in_terminal(settings: Settings, opts: TerminalOptions, session_factory=None) -> int:  # type: ignore[no-untyped-def]
-    """Load the model, run the task, print the answer; exit code 0 when it finished."""
-    from ..session import ModelState, Session
+class TerminalHost(Protocol):
+    """What the terminal needs of a qwill.session.Session."""
 
-    session = (session_factory or Session)(settings)
+    agent_runs: AgentRuns
+
+    async def load_model(self) -> ModelStatus: ...
+
+    @property
+    def agent_status(self) -> ModelStatus: ...
+
+    def close(self) -> None: ...
+
+
+async def run_in_terminal(session: TerminalHost, opts: TerminalOptions) -> int:
+    """Load the model, run the task, print the answer; exit code 0 when it finished.
+    The session is closed at the end."""
     try:
         status = await session.load_model()
         agent_status = session.agent_status
@@ -126,12 +138,11 @@ async def run_in_terminal(settings: Settings, opts: TerminalOptions, session_fac
             print(f"qwill: {agent_status.message or status.message}", file=sys.stderr)
             return 2
         review = TerminalReview(opts.yes)
-        agent_session = new_session(opts.root, checkpoints=opts.checkpoints)
-        ctx = agent_context_size(settings)
-        agent = Agent(session.agent_worker, settings.agent, DiskApplier(agent_session.workspace.root, review.review),
-                      approve_command=review.approve_command,
-                      on_event=lambda ev: print_event(ev, sys.stderr, opts.verbose), context_size=ctx)
-        result: AgentResult = await agent.run(agent_session, opts.task)
+        agent_session = session.agent_runs.new_session(opts.root, checkpoints=opts.checkpoints)
+        result: AgentResult = await session.agent_runs.run(
+            agent_session, opts.task, DiskApplier(agent_session.workspace.root, review.review),
+            approve_command=review.approve_command,
+            on_event=lambda ev: print_event(ev, sys.stderr, opts.verbose))
         if opts.json:
             print(json.dumps({"sessionId": agent_session.id, **result.as_dict()}))
         else:

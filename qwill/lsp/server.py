@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -88,6 +89,10 @@ class QwillServer(LanguageServer):
         self.client_name = ""
         # called after `initialized` (model loading has started), e.g. the workspace index
         self.on_initialized: list[Callable[[], None]] = []
+        # settings problems found in `initialize`, shown once `initialized` allows messages
+        self.pending_problems: list[str] = []
+        # the protocol's own background work: model loading, workspace indexing, file watching
+        self.background: dict[str, asyncio.Future[object]] = {}
 
     # -- transports: our reader checks framing and JSON-RPC before pygls (framing.py) --
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:

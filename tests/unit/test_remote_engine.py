@@ -342,11 +342,14 @@ async def test_separate_agent_engine_gets_its_own_worker(peer: Peer, fake_script
         await session.load_model()
         assert session.status.state is ModelState.READY
         assert session.agent_worker is not session.worker
+        assert type(session.agent_engine) is type(session.engine)  # one slot type for both engines
+        assert session.actions.worker is session.agent_worker  # code actions use the agent's engine
         assert session.agent_status.state is ModelState.READY
         assert session.agent_status.info is not None and session.agent_status.info.name == "qwen2.5-coder-7b"
         session.update_settings({"agentEngine": {"backend": "same"}})
         await session.load_model()
         assert session.agent_worker is session.worker
         assert session.agent_status is session.status
+        assert session.actions.worker is session.worker
     finally:
         session.close()

@@ -1,7 +1,8 @@
 """Agent mode over LSP: `qwill.agent.run`, `qwill.agent.undoStep`, `qwill.agent.rewind`,
 `qwill.agent.cancel`, and the `qwill/agentEvent` notification stream.
 
-The loop is `qwill.agent.loop.Agent`; this module converts. A step's ChangeSet
+The loop is `qwill.agent.loop.Agent`, run through the session's `agent_runs`
+(the registry the ACP server and the terminal use too); this module converts. A step's ChangeSet
 becomes one WorkspaceEdit (TextDocumentEdit with the live buffer's version,
 CreateFile / RenameFile / DeleteFile) with change annotations, sent with
 `workspace/applyEdit`; what the editor answers goes back to the model. Commands
@@ -17,19 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
 from ...agent.changes import ChangeKind, ChangeSet
 from ...agent.checkpoints import CheckpointError
-from ...agent.loop import Agent, AgentEvent, AgentSession, ApplyResult, agent_context_size, new_session
+from ...agent.loop import AgentEvent, AgentSession, ApplyResult
 from ...agent.workspace import PathError, uri_to_path
 from ...context.document import TextDocument
 from ...engine.base import CancelToken
-from ...session import ModelState
+from ..progress import WorkProgress
 from .workspace import workspace_roots
 
 if TYPE_CHECKING:
@@ -41,20 +40,6 @@ AGENT_EVENT = "qwill/agentEvent"
 RUN, UNDO, REWIND, CANCEL = "qwill.agent.run", "qwill.agent.undoStep", "qwill.agent.rewind", "qwill.agent.cancel"
 ANNOTATION = "qwill-agent"
 ANNOTATION_FLAGGED = "qwill-agent-tests"
-
-
-@dataclass
-class AgentState:
-    sessions: dict[str, AgentSession] = field(default_factory=dict)
-    cancels: dict[str, CancelToken] = field(default_factory=dict)
-
-
-def _state(ls: QwillServer) -> AgentState:
-    state = getattr(ls, "_qwill_agent", None)
-    if state is None:
-        state = AgentState()
-        ls._qwill_agent = state  # type: ignore[attr-defined]
-    return state
 
 
 # -- ChangeSet -> WorkspaceEdit ---------------------------------------------------------------
@@ -179,12 +164,13 @@ def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def _session_for(ls: QwillServer, arg: dict[str, Any]) -> AgentSession:
-    state = _state(ls)
+    runs = ls.session.agent_runs
     sid = arg.get("sessionId")
     if sid:
-        if sid not in state.sessions:
+        found = runs.get(sid)
+        if found is None:
             raise ValueError(f"no agent session {sid!r}")
-        return state.sessions[sid]
+        return found
     root = arg.get("root")
     if isinstance(root, str) and root.startswith("file:"):
         root = uri_to_path(root)
@@ -193,9 +179,7 @@ def _session_for(ls: QwillServer, arg: dict[str, Any]) -> AgentSession:
         if not roots:
             raise ValueError("the agent needs a workspace folder (or a `root` argument)")
         root = roots[0]
-    session = new_session(root, ls.session.documents)
-    state.sessions[session.id] = session
-    return session
+    return runs.new_session(root, ls.session.documents)
 
 
 async def run_agent(ls: QwillServer, arg: dict[str, Any]) -> dict[str, Any]:
@@ -203,7 +187,7 @@ async def run_agent(ls: QwillServer, arg: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(task, str) or not task.strip():
         return {"status": "error", "message": "qwill.agent.run needs {\"task\": \"...\"}"}
     status = ls.session.agent_status
-    if status.state not in (ModelState.READY, getattr(ModelState, "DEGRADED", ModelState.READY)):
+    if not status.usable:
         return {"status": "error", "message": f"the model is not ready ({status.state.value}: {status.message})"}
     try:
         session = _session_for(ls, arg)
@@ -212,34 +196,20 @@ async def run_agent(ls: QwillServer, arg: dict[str, Any]) -> dict[str, Any]:
     if session.busy:
         return {"status": "error", "sessionId": session.id, "message": "this session is already running"}
     cancel = CancelToken()
-    _state(ls).cancels[session.id] = cancel
-    token = f"qwill-agent-{uuid.uuid4().hex[:8]}"
-    use_progress = ls.client_supports_progress
-    if use_progress:
-        try:
-            await asyncio.wait_for(ls.work_done_progress.create_async(token), 5)
-            fut = ls.work_done_progress.tokens.get(token)
-            if fut is not None:
-                fut.add_done_callback(lambda f: cancel.cancel("cancelled by the user") if f.cancelled() else None)
-            ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                title="Qwill agent", message=task[:80], cancellable=True))
-        except Exception:
-            use_progress = False
+    progress = await WorkProgress.start(ls, "agent", "Qwill agent", task[:80], cancellable=True,
+                                        percentage=False)
+    progress.on_cancel(lambda: cancel.cancel("cancelled by the user"))
 
     def on_event(ev: AgentEvent) -> None:
         ls.protocol.notify(AGENT_EVENT, ev.as_dict())
-        if use_progress and ev.kind in ("step", "tool_call", "applied", "rejected"):
-            msg = {"step": f"step {ev.step}", "tool_call": f"step {ev.step}: {ev.data.get('name')}",
-                   "applied": f"step {ev.step}: applied", "rejected": f"step {ev.step}: rejected"}[ev.kind]
-            ls.work_done_progress.report(token, types.WorkDoneProgressReport(message=msg))
+        if ev.kind in ("step", "tool_call", "applied", "rejected"):
+            progress.report({"step": f"step {ev.step}", "tool_call": f"step {ev.step}: {ev.data.get('name')}",
+                             "applied": f"step {ev.step}: applied",
+                             "rejected": f"step {ev.step}: rejected"}[ev.kind])
 
-    settings = ls.session.settings.agent
-    index = getattr(getattr(ls.session, "context", None), "index", None)
-    agent = Agent(ls.session.agent_worker, settings, EditorApplier(ls, session),
-                  approve_command=lambda c, w: _approve(ls, c, w), on_event=on_event,
-                  context_size=agent_context_size(ls.session.settings),
-                  symbol_index=index if index is not None and getattr(index, "roots", None) else None)
-    runner = asyncio.ensure_future(agent.run(session, task, cancel))
+    runner = asyncio.ensure_future(ls.session.agent_runs.run(
+        session, task, EditorApplier(ls, session), cancel=cancel,
+        approve_command=lambda c, w: _approve(ls, c, w), on_event=on_event))
     try:
         result = await asyncio.shield(runner)
     except asyncio.CancelledError:
@@ -251,15 +221,13 @@ async def run_agent(ls: QwillServer, arg: dict[str, Any]) -> dict[str, Any]:
         log.exception("agent run failed")
         return {"status": "error", "sessionId": session.id, "message": str(exc)}
     finally:
-        _state(ls).cancels.pop(session.id, None)
-        if use_progress:
-            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="agent finished"))
+        progress.end("agent finished")
     return {"status": result.reason, "sessionId": session.id, **result.as_dict()}
 
 
 async def restore(ls: QwillServer, arg: dict[str, Any], *, to_step: int | None) -> dict[str, Any]:
     sid = arg.get("sessionId")
-    session = _state(ls).sessions.get(sid) if isinstance(sid, str) else None
+    session = ls.session.agent_runs.get(sid)
     if session is None:
         return {"status": "error", "message": f"no agent session {sid!r}"}
     if session.busy:
@@ -299,9 +267,5 @@ def register(server: QwillServer) -> None:
 
     @server.command(CANCEL)
     def agent_cancel(ls: Any, *args: Any) -> dict[str, Any]:
-        sid = _arg(args).get("sessionId")
-        token = _state(ls).cancels.get(sid) if isinstance(sid, str) else None
-        if token is None:
-            return {"status": "idle"}
-        token.cancel("cancelled by the user")
-        return {"status": "cancelled"}
+        cancelled = ls.session.agent_runs.cancel(_arg(args).get("sessionId"))
+        return {"status": "cancelled" if cancelled else "idle"}

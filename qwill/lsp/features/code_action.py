@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ from lsprotocol import types
 
 from ...actions.catalog import ActionOffer
 from ...actions.edits import WorkspaceChange
-from ...actions.service import ActionOptions, ActionResult, ActionService
+from ...actions.service import ActionResult
 from ...actions.targets import ActionError, ActionKind, ActionTarget, Diagnostic
 from ...context.document import TextDocument
 from ...engine.base import CancelToken
@@ -47,27 +46,8 @@ COMMANDS: dict[ActionKind, str] = {kind: f"qwill.{kind.value}" for kind in Actio
 ANNOTATION_ID = "qwill"
 _REPORT_EVERY = 0.25  # seconds between streamed progress reports
 
-_services: weakref.WeakKeyDictionary[QwillServer, ActionService] = weakref.WeakKeyDictionary()
-
-
-def service_for(ls: QwillServer) -> ActionService:
-    """The session's ActionService (created on first use)."""
-    svc = _services.get(ls)
-    if svc is None:
-        session = ls.session
-        svc = ActionService(session.worker, session.documents, syntax=getattr(session, "syntax", None))
-        _services[ls] = svc
-    # the agent's engine when one is configured (a bigger model), else the completion engine
-    svc.worker = getattr(ls.session, "agent_worker", None) or ls.session.worker
-    settings = getattr(ls.session.settings, "actions", None)
-    if settings is not None:
-        svc.options = ActionOptions(max_tokens=settings.max_tokens, temperature=settings.temperature)
-    return svc
-
-
 def actions_enabled(ls: QwillServer) -> bool:
-    settings = getattr(ls.session.settings, "actions", None)
-    return bool(getattr(settings, "enabled", True))
+    return ls.session.settings.actions.enabled
 
 
 def action_roots(ls: QwillServer) -> list[Path]:
@@ -168,7 +148,7 @@ def _tail(text: str, n: int = 100) -> str:
 
 async def run_with_progress(ls: QwillServer, target: ActionTarget) -> ActionResult:
     """Run an action, showing cancellable `$/progress` with the answer as it streams."""
-    svc = service_for(ls)
+    svc = ls.session.actions
     cancel = CancelToken()
     progress = await WorkProgress.start(ls, "action", f"Qwill: {target.kind.label}", "waiting for the model",
                                         cancellable=True, percentage=False)
@@ -203,7 +183,7 @@ def register(server: QwillServer) -> None:
             return None
         ctx = params.context
         lsp_diags = list(ctx.diagnostics) if ctx else []
-        offers = service_for(ls).offers(
+        offers = ls.session.actions.offers(
             doc, convert.position(params.range.start), convert.position(params.range.end),
             diagnostics=[diagnostic(d) for d in lsp_diags], roots=action_roots(ls))
         only = [str(k) for k in ctx.only] if ctx and ctx.only else None

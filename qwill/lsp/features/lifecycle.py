@@ -25,12 +25,13 @@ def register(server: QwillServer) -> None:
         ls.client_name = params.client_info.name if params.client_info else ""
         result = ls.session.update_settings(params.initialization_options or {})
         # window/showMessage is not allowed before `initialized`; keep them until then.
-        ls._pending_problems = result.problems  # type: ignore[attr-defined]
+        ls.pending_problems = result.problems
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: QwillServer, params: types.InitializedParams) -> None:
-        _report(ls, getattr(ls, "_pending_problems", []))
-        ls._load = asyncio.ensure_future(ls.load_model_with_progress())  # type: ignore[attr-defined]
+        _report(ls, ls.pending_problems)
+        ls.pending_problems = []
+        ls.background["load"] = asyncio.ensure_future(ls.load_model_with_progress())
         for hook in ls.on_initialized:  # features that start background work (workspace index)
             hook()
 

@@ -98,8 +98,8 @@ def _field(obj: Any, *names: str) -> Any:
 
 def register(server: QwillServer) -> None:
     def start() -> None:
-        server.index_task = asyncio.ensure_future(index_workspace(server))  # type: ignore[attr-defined]
-        server.watch_task = asyncio.ensure_future(_watch_files(server))  # type: ignore[attr-defined]
+        server.background["index"] = asyncio.ensure_future(index_workspace(server))
+        server.background["watch"] = asyncio.ensure_future(_watch_files(server))
 
     server.on_initialized.append(start)
 

@@ -1,0 +1,60 @@
+"""Session as the composition root: every surface's long-lived objects live in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qwill.agent.changes import ChangeSet
+from qwill.agent.loop import ApplyResult, agent_context_size
+from qwill.config import parse_settings
+from qwill.engine.fake import FakeEngine
+from qwill.session import ModelState, Session
+
+
+class Accept:
+    async def apply(self, changes: ChangeSet) -> ApplyResult:
+        return ApplyResult(True)
+
+
+async def test_agent_runs_keep_sessions_and_build_each_agent_from_the_current_settings(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    engine = FakeEngine(["All done."])
+    session = Session(parse_settings({"agent": {"maxSteps": 3}}).settings,
+                      engine_factory=lambda settings, progress: engine)
+    try:
+        assert (await session.load_model()).state is ModelState.READY
+        runs = session.agent_runs
+        conversation = runs.new_session(tmp_path, session.documents)
+        assert runs.get(conversation.id) is conversation and runs.get("nope") is None
+        result = await runs.run(conversation, "say done", Accept())
+        assert result.reason == "done" and result.message == "All done."
+        assert not runs.cancel(conversation.id)  # nothing runs any more
+        session.update_settings({"engine": {"contextSize": 2048}, "agent": {"maxSteps": 5}})
+        agent = runs.agent(Accept())
+        assert agent.settings.max_steps == 5 and agent.context_size == agent_context_size(session.settings) == 2048
+        assert agent.worker is session.agent_worker
+        assert agent.symbol_index is None  # no workspace indexed
+        session.context.index_roots([tmp_path])
+        assert runs.agent(Accept()).symbol_index is session.context.index
+    finally:
+        session.close()
+
+
+async def test_code_actions_follow_the_settings(tmp_path: Path) -> None:
+    session = Session(engine_factory=lambda settings, progress: FakeEngine())
+    try:
+        session.update_settings({"actions": {"maxTokens": 77, "temperature": 0.5}})
+        assert (session.actions.options.max_tokens, session.actions.options.temperature) == (77, 0.5)
+        assert session.actions.documents is session.documents
+    finally:
+        session.close()
+
+
+async def test_a_model_without_fim_loads_with_completion_off() -> None:
+    session = Session(engine_factory=lambda settings, progress: FakeEngine(fim_template=""))
+    try:
+        status = await session.load_model()
+        assert status.state is ModelState.READY and "completion is off" in status.message
+        assert not session.completion.ready
+    finally:
+        session.close()
