@@ -23,6 +23,7 @@ demo: setup
 
 test: setup-dev vscode-deps
 	$(BIN)/ruff check qwill tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/deptry qwill
 	$(BIN)/python -m pytest -q tests
 

@@ -285,12 +285,12 @@ class ActionsSettings(_Section):
 
 
 class Settings(_Section):
-    engine: EngineSettings = Field(default_factory=EngineSettings)  # type: ignore[arg-type]
-    completion: CompletionSettings = Field(default_factory=CompletionSettings)  # type: ignore[arg-type]
-    context: ContextSettings = Field(default_factory=ContextSettings)  # type: ignore[arg-type]
-    actions: ActionsSettings = Field(default_factory=ActionsSettings)  # type: ignore[arg-type]
-    agent_engine: AgentEngineSettings = Field(default_factory=AgentEngineSettings)  # type: ignore[arg-type]
-    agent: AgentSettings = Field(default_factory=AgentSettings)  # type: ignore[arg-type]
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    completion: CompletionSettings = Field(default_factory=CompletionSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
+    actions: ActionsSettings = Field(default_factory=ActionsSettings)
+    agent_engine: AgentEngineSettings = Field(default_factory=AgentEngineSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
     log_level: Literal["error", "warning", "info", "debug"] = Field(
         "info", description="Server log verbosity (logs go to stderr / the editor's output panel)."
     )
@@ -306,9 +306,9 @@ class SettingsResult:
 
 def _walk_unknown(raw: dict[str, Any], model: type[BaseModel], prefix: str) -> list[str]:
     known: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        known[info.alias or name] = info
-        known[name] = info
+    for name, field_info in model.model_fields.items():
+        known[field_info.alias or name] = field_info
+        known[name] = field_info
     problems = []
     for key, value in raw.items():
         info = known.get(key)

@@ -41,7 +41,7 @@ def find_spots(text: str, limit: int = 6) -> list[Spot]:
         doc = lines[i + 1].strip()
         if not m or not (doc.startswith('"""') and doc.endswith('"""') and len(doc) > 6):
             continue
-        body_indent = re.match(r"\s*", lines[i + 1]).group(0)  # type: ignore[union-attr]
+        body_indent = lines[i + 1][: len(lines[i + 1]) - len(lines[i + 1].lstrip())]
         j = i + 2
         body = []
         while j < len(lines) and lines[j].strip() and lines[j].startswith(body_indent):
@@ -80,7 +80,6 @@ async def run_session(model: str, path: Path, verbose: bool = False) -> int:
         return 1
     client = _Client()
 
-    @client.feature("qwill/status")
     def on_status(ls: _Client, params: Any) -> None:
         state = params.state if hasattr(params, "state") else params["state"]
         message = params.message if hasattr(params, "message") else params["message"]
@@ -88,11 +87,9 @@ async def run_session(model: str, path: Path, verbose: bool = False) -> int:
         if state in ("ready", "error"):
             ls.ready.set()
 
-    @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
     def on_progress_create(ls: _Client, params: Any) -> None:
         return None
 
-    @client.feature(types.PROGRESS)
     def on_progress(ls: _Client, params: Any) -> None:
         value = params.value
         msg = getattr(value, "message", None) or (value.get("message") if isinstance(value, dict) else None)
@@ -100,9 +97,13 @@ async def run_session(model: str, path: Path, verbose: bool = False) -> int:
         if msg:
             _print(f"  [progress] {msg}" + (f" {pct}%" if pct is not None else ""))
 
-    @client.feature(types.WINDOW_SHOW_MESSAGE)
     def on_message(ls: _Client, params: types.ShowMessageParams) -> None:
         _print(f"  [server] {params.message}")
+
+    # pygls' client decorator is untyped: registered by call
+    for method, handler in (("qwill/status", on_status), (types.WINDOW_WORK_DONE_PROGRESS_CREATE, on_progress_create),
+                            (types.PROGRESS, on_progress), (types.WINDOW_SHOW_MESSAGE, on_message)):
+        client.feature(method)(handler)
 
     t_start = time.perf_counter()
     await client.start_io(sys.executable, "-m", "qwill", "serve", "--model", model)

@@ -145,7 +145,7 @@ class QwillAcpAgent:
             await pumping
         if result.reason not in ("done", "cancelled"):
             await self._say(session_id, f"\n\n[stopped: {result.message}]")
-        return s.PromptResponse(stop_reason=_STOP.get(result.reason, "end_turn"))  # type: ignore[arg-type]
+        return s.PromptResponse(stop_reason=_STOP.get(result.reason, "end_turn"))
 
     async def _say(self, session_id: str, text: str) -> None:
         await self.conn.session_update(session_id=session_id, update=acp.update_agent_message_text(text))
@@ -192,7 +192,8 @@ class QwillAcpAgent:
             log.info("fs/read_text_file %s failed (%s); reading the disk", path, exc)
             return
         uri = ws.uri(rel)
-        if st.documents.get(uri) is None or st.documents.get(uri).text != resp.content:  # type: ignore[union-attr]
+        doc = st.documents.get(uri)
+        if doc is None or doc.text != resp.content:
             st.documents.open(uri, resp.content, version=0)
 
     async def _permission(self, session_id: str, tool_call: s.ToolCallUpdate, *, always: bool) -> str:

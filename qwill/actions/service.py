@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..context.document import DocumentStore, Position, TextDocument
 from ..context.languages import CLASS_LIKE, LanguageSpec
-from ..context.syntax import MAX_PARSE_CHARS, Scope, SyntaxStore, outline
+from ..context.syntax import MAX_PARSE_CHARS, Scope, SyntaxStore, SyntaxTree, outline
 from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
 from ..engine.chat import ChatMessage, ChatTemplateError
 from ..engine.worker import EngineWorker
@@ -43,7 +43,7 @@ from .regions import (
     remove_definitions,
     snapshot,
 )
-from .syntax_check import parse, spec_for, syntax_errors
+from .syntax_check import spec_for, syntax_errors
 from .targets import ActionError, ActionKind, ActionTarget, Diagnostic
 
 log = logging.getLogger(__name__)
@@ -387,8 +387,8 @@ class ActionService:
 def _check_parse(uri: str, before: str, after: str, spec: LanguageSpec | None, create: bool) -> None:
     if spec is None:
         return
-    b = syntax_errors(parse(before, spec)) if not create else None  # type: ignore[arg-type]
-    a = syntax_errors(parse(after, spec))  # type: ignore[arg-type]
+    b = syntax_errors(SyntaxTree(spec, before)) if not create else None
+    a = syntax_errors(SyntaxTree(spec, after))
     allowed = b.count if b is not None else 0
     if a.count > allowed:
         name = uri.rsplit("/", 1)[-1]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import AgentSettings, Settings
+from ..context.workspace_index import WorkspaceIndex
 from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
 from ..engine.chat import ChatFormat, ChatMessage, ChatTemplateError
 from ..engine.worker import EngineWorker
@@ -174,7 +175,7 @@ EventSink = Callable[[AgentEvent], None]
 
 def agent_context_size(settings: Settings) -> int:
     """The context the agent's engine runs with (its own engine's, or the shared one's)."""
-    if getattr(settings.agent_engine, "backend", "same") != "same":
+    if settings.agent_engine.backend != "same":
         return settings.agent_engine.context_size
     return settings.engine.context_size
 
@@ -192,7 +193,7 @@ class Agent:
 
     def __init__(self, worker: EngineWorker, settings: AgentSettings, applier: Applier, *,
                  approve_command: CommandApprover | None = None, on_event: EventSink | None = None,
-                 context_size: int = 4096, symbol_index: Any = None,
+                 context_size: int = 4096, symbol_index: WorkspaceIndex | None = None,
                  fetch: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.worker = worker
         self.settings = settings

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..context.workspace_index import WorkspaceIndex
 from .shell import CommandResult, ShellPolicy, Verdict, run_command
 from .workspace import PathError, Staging, Workspace
 
@@ -50,7 +51,7 @@ class ToolContext:
     # Called before a command runs so staged edits are applied first.
     flush: Callable[[], Awaitable[str]] | None = None
     plan: list[PlanItem] = field(default_factory=list)
-    symbol_index: Any = None  # qwill.context's workspace index, when there is one
+    symbol_index: WorkspaceIndex | None = None  # the workspace's definitions, when it is indexed
     # Pulls a file's live text from a client before it is read (ACP fs/read_text_file).
     fetch: Callable[[str], Awaitable[None]] | None = None
 
@@ -180,7 +181,7 @@ async def find_symbol(ctx: ToolContext, name: str) -> str:
     """Definitions of `name`: the workspace symbol index (qwill.context) when there
     is one, else a regex over definition keywords (def/class/function/fn/...)."""
     index = ctx.symbol_index
-    if index is not None and hasattr(index, "lookup"):
+    if index is not None:
         hits = []
         try:
             found = index.lookup(name)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
-from ..context.document import DocumentStore
+from ..context.document import DocumentStore, TextDocument
 from .changes import ChangeKind, ChangeSet, FileChange
 
 # Directories no tool walks into.
@@ -87,7 +87,7 @@ class Workspace:
         return path_to_uri(self.abspath(rel))
 
     # -- reading -----------------------------------------------------------------
-    def _open_doc(self, rel: str):  # type: ignore[no-untyped-def]
+    def _open_doc(self, rel: str) -> TextDocument | None:
         if self.documents is None:
             return None
         target = str(self.abspath(rel))

@@ -10,7 +10,7 @@ changes nothing.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -223,5 +223,5 @@ class DocumentStore:
     def __contains__(self, uri: str) -> bool:
         return uri in self._docs
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[TextDocument]:
         return iter(list(self._docs.values()))

@@ -256,8 +256,9 @@ class LlamaEngine:
         cached = self.cached
         i = common
         while i <= len(cached) - k:
-            j = grams.get(tuple(cached[i:i + k]))
-            if j is not None and j != i:
+            found = grams.get(tuple(cached[i:i + k]))
+            if found is not None and found != i:
+                j = found
                 m = 0
                 while (i + m < len(cached) and j + m < len(tokens)
                        and cached[i + m] == tokens[j + m]):

@@ -171,18 +171,19 @@ def _progress_tqdm(progress: ProgressFn | None) -> Any:
     """A tqdm class that forwards huggingface_hub's download progress to us."""
     if progress is None:
         return None
+    report: ProgressFn = progress
     from tqdm.auto import tqdm
 
-    class _Tqdm(tqdm):  # type: ignore[misc,valid-type]
+    class _Tqdm(tqdm):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)
-            self._qwill_done = 0
+            self._qwill_done: float = 0
 
         def update(self, n: float | None = 1) -> bool | None:
             self._qwill_done += n or 0
             if self.total:
-                progress(f"downloading {self.desc or 'model'}", self._qwill_done / self.total)
+                report(f"downloading {self.desc or 'model'}", self._qwill_done / self.total)
             return None
 
     return _Tqdm
@@ -196,7 +197,7 @@ def _pick_quant(files: list[Path], quant: str | None) -> Path | None:
     if not ggufs:
         return None
     # A split model loads from its first shard.
-    first = [f for f in ggufs if not _SPLIT.search(f.name) or _SPLIT.search(f.name).group(1) == "00001"]  # type: ignore[union-attr]
+    first = [f for f in ggufs if (m := _SPLIT.search(f.name)) is None or m.group(1) == "00001"]
     return (first or ggufs)[0]
 
 
@@ -234,7 +235,8 @@ def resolve_hub(spec: str, *, offline: bool, cache_dir: str | None = None,
             + (" and offline mode is on" if offline else " and could not be downloaded")
             + "; download it on a connected machine or point `model` at a local .gguf"
         )
-    repo, quant = m_quant["repo"], m_quant["quant"]  # type: ignore[index]
+    assert m_quant is not None  # not a file reference, so a repo:quant one (checked above)
+    repo, quant = m_quant["repo"], m_quant["quant"]
     patterns = [f"*{quant}*.gguf", f"*{quant.lower()}*.gguf", f"*{quant.upper()}*.gguf"] if quant else ["*.gguf"]
     for local_only in ((True,) if offline else (True, False)):
         try:

@@ -23,6 +23,7 @@ from typing import Any
 
 from ... import __version__
 from ..base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo, ProblemListener
+from ..chat import ChatMessage
 from ..fim import UnsupportedModel, detect_template, find_template
 from ..stops import StopMatcher
 from . import wire
@@ -294,7 +295,7 @@ class RemoteEngine:
     # -- chat ------------------------------------------------------------------------------
     def chat(
         self,
-        messages: Sequence[Any],
+        messages: Sequence[ChatMessage | dict[str, Any]],
         *,
         tools: Sequence[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
@@ -306,12 +307,12 @@ class RemoteEngine:
     ) -> ChatResult:
         """One assistant turn through `/v1/chat/completions` (streamed, cancellable).
 
-        `messages` are dicts in OpenAI shape or objects with `as_dict()` (ChatMessage).
+        `messages` are ChatMessages or dicts in OpenAI shape.
         Tool calls come back in OpenAI shape when the server parses them natively;
         otherwise they stay in `text` for Qwill's own parsers.
         """
         token = cancel or CancelToken()
-        msgs = [m.as_dict() if hasattr(m, "as_dict") else dict(m) for m in messages]
+        msgs = [m.as_dict() if isinstance(m, ChatMessage) else dict(m) for m in messages]
         body = wire.chat_body(self.model, msgs, tools=list(tools) if tools else None,
                               max_tokens=max_tokens, temperature=temperature, stop=stop,
                               tool_choice=tool_choice)
