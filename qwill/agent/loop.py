@@ -183,8 +183,8 @@ def agent_context_size(settings: Settings) -> int:
 def policy_from_settings(settings: AgentSettings) -> ShellPolicy:
     base = ShellPolicy()
     return ShellPolicy(deny=base.deny + tuple(settings.shell_deny),
-                       ask=base.ask + tuple(settings.shell_ask),
-                       allow=base.allow + tuple(settings.shell_allow),
+                       ask=tuple(settings.shell_ask),
+                       allow=tuple(settings.shell_allow),
                        default=Verdict(settings.shell_default))
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..context.workspace_index import WorkspaceIndex
-from .shell import CommandResult, ShellPolicy, Verdict, run_command
+from .shell import CommandResult, ShellPolicy, Verdict, run_command, sandbox_works
 from .workspace import PathError, Staging, Workspace
 
 MAX_READ_LINES = 250
@@ -427,7 +427,7 @@ async def _run(ctx: ToolContext, command: str, *, trusted: bool = False) -> str:
 
     root = ctx.workspace.root
     if not trusted:
-        decision = ctx.policy.check(command, root)
+        decision = ctx.policy.check(command, root, sandboxed=ctx.sandbox and sandbox_works(root))
         if decision.verdict is Verdict.DENY:
             raise ToolError(f"command refused: {decision.explain()}")
         if decision.verdict is Verdict.ASK:

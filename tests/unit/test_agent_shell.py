@@ -25,7 +25,7 @@ def root(tmp_path: Path) -> Path:
     "timeout 10 wget x", "xargs curl < urls.txt", "FOO=bar pip install x",
     "echo $(curl x)", "echo `id`", "cat <(curl x)",
     "echo hi > /etc/passwd", "echo hi >> ../outside.txt", "cp a.txt /tmp/a.txt",
-    "rm -rf /", "rm -rf ../other", "sudo ls", "ls 'unterminated",
+    "rm -rf /", "rm -rf ../other", "sudo ls",
 ])
 def test_denied(cmd: str, root: Path) -> None:
     decision = ShellPolicy().check(cmd, root)
@@ -36,7 +36,7 @@ def test_denied(cmd: str, root: Path) -> None:
 @pytest.mark.parametrize("cmd", [
     "rm build.log", "mv a.py b.py", "git commit -m x", "python script.py", "make",
     "sed -i s/a/b/ f.py", "sed -n 1p f.py -i", "find . -name '*.pyc' -delete", "unknown-tool --x",
-    "sh run.sh",
+    "sh run.sh", "ls 'unterminated",
 ])
 def test_ask(cmd: str, root: Path) -> None:
     assert ShellPolicy().check(cmd, root).verdict is Verdict.ASK, cmd
@@ -56,7 +56,7 @@ def test_lists_come_from_settings(root: Path) -> None:
     policy = ShellPolicy(deny=("pytest",), ask=(), allow=("ls",), default=Verdict.DENY)
     assert policy.check("pytest", root).verdict is Verdict.DENY
     assert policy.check("ls", root).verdict is Verdict.ALLOW
-    assert policy.check("whoami", root).verdict is Verdict.DENY
+    assert policy.check("unknown-tool", root).verdict is Verdict.DENY
 
 
 def test_split_commands() -> None:
