@@ -116,7 +116,8 @@ class Spec:
                 if c != " ":
                     flags.add(c)
                 i += 1
-        lflags, lvalued = set(), set()
+        lflags: set[str] = set()
+        lvalued: set[str] = set()
         for name in self.long.split():
             (lvalued if name.endswith("=") else lflags).add(name.rstrip("="))
         return flags, valued, optional, lflags, lvalued
@@ -311,7 +312,7 @@ class Judge:
                 ended = True
                 continue
             if v.startswith("--"):
-                name, eq, val = v[2:].partition("=")
+                name, eq, _ = v[2:].partition("=")
                 if eq and name in lvalued:
                     opts.append(("--" + name, _suffix(w, len(name) + 3)))
                 elif not eq and name in lflags:
@@ -348,14 +349,14 @@ class Judge:
                     self.ask(f"{prog}: the option -{c} is not known to be safe")
                     break
         parsed = Parsed(opts, operands)
-        for opt, val in opts:
+        for opt, arg in opts:
             role = spec.roles.get(opt)
             if role is None:
                 continue
-            if role == "read" and val is not None:
-                self.read(val, cwd)
-            elif role == "write" and val is not None:
-                self.write(val, cwd)
+            if role == "read" and arg is not None:
+                self.read(arg, cwd)
+            elif role == "write" and arg is not None:
+                self.write(arg, cwd)
             elif role == "deny":
                 self.deny(f"{prog} {opt} can run other programs")
             elif role == "ask":
@@ -365,7 +366,7 @@ class Judge:
     # -- commands --------------------------------------------------------------------------
     def command(self, cmd: SimpleCommand, cwd: Cwd) -> None:
         """One simple command of the line (assignments, redirections, words)."""
-        for name, value in cmd.assignments:
+        for name, _value in cmd.assignments:
             verdict, why = assignment_verdict(name)
             self.out.add(verdict, why)
         for r in cmd.redirects:
@@ -389,7 +390,7 @@ class Judge:
 
     def declaration(self, cmd: SimpleCommand) -> None:
         for w in cmd.words[1:]:
-            if w.value is None or w.value.startswith("-") and set(w.value[1:]) - set("xrgilaAtu"):
+            if w.value is None or (w.value.startswith("-") and set(w.value[1:]) - set("xrgilaAtu")):
                 self.ask(f"{cmd.declaration} {w.source} is not checked")
 
     def deny_only(self, words: list[Word], cwd: Cwd) -> None:
@@ -1364,8 +1365,8 @@ def _git(j: Judge, prog: str, args: list[Word], cwd: Cwd) -> bool:
     if spec is None:
         return False  # the lists decide (git commit asks, git push is denied, ...)
     sp = j.options(f"git {sub}", Spec(spec.short, spec.long, spec.roles, spec.numeric), rest[1:], here)
-    for opt, val in sp.options:
-        if spec.roles.get(opt) == "history" or opt == "-g" and sub in ("log", "show"):
+    for opt, _arg in sp.options:
+        if spec.roles.get(opt) == "history" or (opt == "-g" and sub in ("log", "show")):
             j.deny(f"git {sub} {opt} looks into history beyond the current branch (reflogs, all refs), "
                    "which the policy keeps out of reach")
     operands = sp.operands
@@ -1386,7 +1387,7 @@ def _git(j: Judge, prog: str, args: list[Word], cwd: Cwd) -> bool:
             if not v.startswith(":"):
                 j.read(w, here)
             continue
-        revision_check(j, sub, v)
+        revision_check(j, sub or "", v)
     return True
 
 

@@ -29,6 +29,8 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
 
 from .verdict import Verdict
 
@@ -276,7 +278,7 @@ class _Walker:
             if node.is_error or node.is_missing or t == "ERROR":
                 self.note(Verdict.ASK, "the shell grammar does not fully understand the line")
             kids = node.children
-            for a, b in zip(kids, kids[1:], strict=False):
+            for a, b in pairwise(kids):
                 if a.end_byte == b.start_byte and (
                         (a.type in _RESERVED and not a.is_named and (b.is_named or b.type in _RESERVED))
                         or (b.type in _RESERVED and not b.is_named and a.is_named and a.type != "comment")):
@@ -395,7 +397,7 @@ class _Walker:
                 else:
                     self.statement(c, depth + 1)
 
-    def _leaf_words(self, node) -> Iterator:  # type: ignore[no-untyped-def]
+    def _leaf_words(self, node) -> Iterator[Any]:  # type: ignore[no-untyped-def]
         for c in node.named_children:
             if c.type in _WORD_TYPES:
                 yield c
@@ -405,7 +407,7 @@ class _Walker:
     def command(self, node, extra_redirects: list[Redirect | None] | None = None) -> None:  # type: ignore[no-untyped-def]
         cmd = SimpleCommand()
         children = list(node.children)
-        for a, b in zip(children, children[1:], strict=False):
+        for a, b in pairwise(children):
             if a.type in _WORDISH and b.type in _WORDISH and a.end_byte == b.start_byte:
                 # one word to bash, two to the grammar (`${HOME}\c`)
                 self.note(Verdict.ASK, "the shell grammar splits a word that bash reads as one")
@@ -512,7 +514,7 @@ class _Eval:
     def node(self, node, quoted: bool, top: bool = False) -> None:  # type: ignore[no-untyped-def]
         t = node.type
         text = self.w.text(node)
-        if t == "word" or t == "number" or t == "variable_name" and not quoted:
+        if t == "word" or t == "number" or (t == "variable_name" and not quoted):
             self.only_expansions = False
             self._literal(text, quoted)
         elif t == "raw_string":

@@ -326,8 +326,8 @@ def disguised(draw: st.DrawFn, line: str) -> str:
     for _ in range(draw(st.integers(0, 2))):
         prefixes = ["env", "nice", "timeout", "command", "nohup", "time"]
         how = draw(st.sampled_from(["sh", "bash", "seq", "and", "pipe", "comment", "newline_comment", "brace",
-                                    "subshell", "if", "continuation_before"] + prefixes))
-        if how in prefixes and any(c in line for c in ";|&\n#(){}") or how in prefixes and "=" in line.split()[0]:
+                                    "subshell", "if", "continuation_before", *prefixes]))
+        if how in prefixes and (any(c in line for c in ";|&\n#(){}") or "=" in line.split()[0]):
             how = "sh"  # a wrapper runs one simple command, not a list
         line = {
             "sh": f"sh -c {shlex.quote(line)}",
