@@ -22,6 +22,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
+from .lsp import pygls_compat
+
 _DEF = re.compile(r"^(\s*)def \w+.*:\s*$")
 
 
@@ -107,7 +109,7 @@ async def run_session(model: str, path: Path, verbose: bool = False) -> int:
 
     t_start = time.perf_counter()
     await client.start_io(sys.executable, "-m", "qwill", "serve", "--model", model)
-    drain = asyncio.ensure_future(_drain(client._server.stderr if client._server else None, verbose))
+    drain = asyncio.ensure_future(_drain(pygls_compat.client_stderr(client), verbose))
     await client.initialize_async(types.InitializeParams(
         process_id=None, root_uri=path.parent.resolve().as_uri(),
         capabilities=types.ClientCapabilities(

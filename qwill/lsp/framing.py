@@ -28,7 +28,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from pygls.exceptions import JsonRpcException, JsonRpcMethodNotFound
+from pygls.exceptions import JsonRpcException
+
+from . import pygls_compat
 
 log = logging.getLogger(__name__)
 
@@ -226,14 +228,6 @@ def _error(code: int, message: str, msg_id: Any = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}
 
 
-def _has_handler(protocol: Any, method: str) -> bool:
-    try:
-        protocol._get_handler(method)
-    except JsonRpcMethodNotFound:
-        return False
-    return True
-
-
 def _valid_id(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
@@ -257,7 +251,9 @@ def handle_body(protocol: Any, body: bytes) -> None:
     Whatever is wrong is answered as the spec says (requests always get an
     answer); nothing here raises.
     """
-    send = protocol._send_data
+    def send(data: dict[str, Any]) -> None:
+        pygls_compat.send_data(protocol, data)
+
     try:
         data = json.loads(body)
     except ValueError as exc:  # bad JSON or bad UTF-8
@@ -291,16 +287,16 @@ def handle_body(protocol: Any, body: bytes) -> None:
         else:
             log.warning("notification %s with params of type %s ignored", method, type(data["params"]).__name__)
         return
-    if is_request and not _has_handler(protocol, str(method)):
+    if is_request and not pygls_compat.has_handler(protocol, str(method)):
         send(_error(METHOD_NOT_FOUND, f"Method Not Found: {method}", msg_id))
         return
     if "method" in data and "params" not in data:
         data["params"] = None  # optional in JSON-RPC; pygls' generic message types require it
     if is_request and method not in ("initialize", "shutdown", "exit"):
-        if getattr(protocol, "_shutdown", False):
+        if pygls_compat.shutting_down(protocol):
             send(_error(INVALID_REQUEST, f"the server is shutting down; {method} was not run", msg_id))
             return
-        if getattr(protocol, "_workspace", True) is None:  # pygls sets it in `initialize`
+        if not pygls_compat.initialized(protocol):
             send(_error(SERVER_NOT_INITIALIZED, f"{method} before initialize", msg_id))
             return
     try:
@@ -336,7 +332,7 @@ async def read_messages(read: Callable[[], Awaitable[bytes]], protocol: Any,
         for frame in decoder.frames():
             if frame.body is None:
                 log.warning("framing: %s", frame.error)
-                protocol._send_data(_error(PARSE_ERROR, f"Parse error: {frame.error}"))
+                pygls_compat.send_data(protocol, _error(PARSE_ERROR, f"Parse error: {frame.error}"))
                 continue
             handle_body(protocol, frame.body)
             # let handlers that were scheduled run between messages of a burst
@@ -347,11 +343,9 @@ async def read_messages(read: Callable[[], Awaitable[bytes]], protocol: Any,
 
 def serve_stdio(server: Any, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
     """Run `server` (a pygls JsonRPCServer) on stdin/stdout with the checks above."""
-    from pygls.io_ import StdoutWriter
-
     stream = stdin or sys.stdin.buffer
-    server._stop_event = stop = threading.Event()
-    server.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+    stop = pygls_compat.install_stop_event(server)
+    server.protocol.set_writer(pygls_compat.stdout_writer(stdout or sys.stdout.buffer))
     read1 = getattr(stream, "read1", stream.read)
 
     async def read() -> bytes:
@@ -369,7 +363,7 @@ def serve_stdio(server: Any, stdin: BinaryIO | None = None, stdout: BinaryIO | N
 
 def serve_tcp(server: Any, host: str, port: int) -> None:
     """Run `server` on one TCP connection at a time (the caller checks `host`)."""
-    server._stop_event = stop = threading.Event()
+    stop = pygls_compat.install_stop_event(server)
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         server.protocol.set_writer(writer)
@@ -381,10 +375,11 @@ def serve_tcp(server: Any, host: str, port: int) -> None:
         server.shutdown()
 
     async def main() -> None:
-        server._server = await asyncio.start_server(connection, host, port)
-        log.info("serving on %s", ", ".join(str(s.getsockname()) for s in server._server.sockets))
-        async with server._server:
-            await server._server.serve_forever()
+        tcp = await asyncio.start_server(connection, host, port)
+        pygls_compat.register_tcp_server(server, tcp)
+        log.info("serving on %s", ", ".join(str(s.getsockname()) for s in tcp.sockets))
+        async with tcp:
+            await tcp.serve_forever()
 
     try:
         asyncio.run(main())

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from . import pygls_compat
+
 if TYPE_CHECKING:
     from .server import QwillServer
 
@@ -42,14 +44,14 @@ class WorkProgress:
 
     def on_cancel(self, callback: Callable[[], None]) -> None:
         """Call `callback` when the client cancels (window/workDoneProgress/cancel)."""
-        fut = self.ls.work_done_progress.tokens.get(self.token) if self.active else None
+        fut = pygls_compat.progress_future(self.ls, self.token) if self.active else None
         if fut is not None:
             fut.add_done_callback(lambda f: callback() if f.cancelled() else None)
 
     @property
     def cancelled(self) -> bool:
         """The client asked to cancel (window/workDoneProgress/cancel)."""
-        fut = self.ls.work_done_progress.tokens.get(self.token) if self.active else None
+        fut = pygls_compat.progress_future(self.ls, self.token) if self.active else None
         return fut is not None and fut.cancelled()
 
     def report(self, message: str, fraction: float | None = None) -> None:
@@ -67,5 +69,4 @@ class WorkProgress:
     def end(self, message: str = "") -> None:
         if self.active:
             self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message or None))
-            # pygls keeps every token's cancellation future until told otherwise
-            self.ls.work_done_progress.tokens.pop(self.token, None)
+            pygls_compat.forget_progress(self.ls, self.token)

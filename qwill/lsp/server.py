@@ -8,70 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcMethodNotFound
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
-from pygls.protocol.language_server import lsp_method
 
 from .. import __version__
 from ..session import ModelState, ModelStatus, Session
+from .pygls_compat import QwillProtocol
 
 log = logging.getLogger(__name__)
 
 STATUS_NOTIFICATION = "qwill/status"
-
-
-class QwillProtocol(LanguageServerProtocol):
-    """Answers requests for unknown methods with -32601 instead of silence."""
-
-    def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> None:
-        try:
-            self._get_handler(method_name)
-        except JsonRpcMethodNotFound:
-            self._send_response(
-                msg_id, None,
-                JsonRpcMethodNotFound.of(method_name).to_response_error(),
-            )
-            return
-        super()._handle_request(msg_id, method_name, params)
-
-    def _execute_handler(self, msg_id: Any, handler: Any, callback: Any,
-                         args: Any = None, kwargs: Any = None) -> None:
-        # pygls files the future of every async/generator handler under its id, and only
-        # a request's answer takes it out again: each didOpen/didChange/didClose (run by a
-        # generator) left one behind for good, ~1 kB a keystroke. Take it out when done.
-        def done(future: Any) -> None:
-            if self._request_futures.get(msg_id) is future:
-                del self._request_futures[msg_id]
-            callback(future)
-            # An error has been answered (and logged): its traceback's frames (a handler's
-            # locals, e.g. a 10 MB document) sit in a reference cycle with this future until
-            # a full garbage collection, 60 MB a time for a too-large document. Cut it now.
-            exc = None if future.cancelled() else future.exception()
-            for _ in range(8):  # the chain (cause, context) is short
-                if exc is None:
-                    break
-                exc.__traceback__ = None
-                exc = exc.__cause__ or exc.__context__
-
-        super()._execute_handler(msg_id, handler, done, args, kwargs)
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
-        # Qwill's DocumentStore is the buffer every feature reads. pygls keeps a second
-        # copy (ls.workspace) that it re-splits and rebuilds on every change (~0.9 s a
-        # keystroke on a 10 MB file), and it clamped a column past the end of a line by
-        # rewriting the client's Position in place (one short), which our store then read.
-        # So the store applies the change first and pygls' copy takes its text by reference.
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
-        doc = self._server.session.documents.get(params.text_document.uri)  # type: ignore[attr-defined]
-        if doc is not None:
-            try:
-                self.workspace.update_text_document(
-                    params.text_document, types.TextDocumentContentChangeWholeDocument(text=doc.text))
-            except Exception:
-                log.exception("pygls' copy of %s could not be updated", params.text_document.uri)
 
 
 class QwillServer(LanguageServer):

@@ -26,9 +26,11 @@ LAYERS: dict[str, int] = {
     "completion": 2, "actions": 2, "agent": 2, "nextedit": 2,
     "session": 3,
     # surfaces, and the tools beside them
-    "lsp": 4, "acp": 4, "doctor": 4, "demo": 4, "schema": 4, "examples": 4,
-    "cli": 5,
-    "__main__": 6,
+    "lsp": 4, "acp": 4, "doctor": 4, "schema": 4, "examples": 4,
+    # the demo: an LSP client of `qwill serve`
+    "demo": 5,
+    "cli": 6,
+    "__main__": 7,
 }
 # Packages that hold logic: no protocol library (lsp/ and acp/ translate to our types).
 LOGIC = ("engine", "context", "completion", "actions", "agent", "nextedit", "session", "config")
