@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from ..context.document import Position, TextDocument
+from ..context.document import DEFAULT_ENCODING, Position, PositionEncoding, TextDocument
 from ..context.languages import FUNCTION_LIKE, LanguageSpec
 from ..context.syntax import Scope, SyntaxTree, definitions, enclosing_scopes
 from .syntax_check import parse, spec_for
@@ -29,13 +29,14 @@ class Snapshot:
     path: Path | None
     spec: LanguageSpec | None
     tree: SyntaxTree | None
+    encoding: PositionEncoding = DEFAULT_ENCODING  # how the action's positions count columns
 
     @property
     def language(self) -> str:
         return self.spec.name if self.spec else self.language_id
 
     def offset(self, pos: Position) -> int:
-        return TextDocument(self.uri, self.text).offset_at(pos, strict=False)
+        return TextDocument(self.uri, self.text, encoding=self.encoding).offset_at(pos, strict=False)
 
     def line_of(self, offset: int) -> str:
         s = self.text.rfind("\n", 0, offset) + 1
@@ -56,7 +57,7 @@ def snapshot(doc: TextDocument, tree: SyntaxTree | None = None) -> Snapshot:
     spec = spec_for(doc.language_id, str(path) if path else doc.uri)
     if tree is None or tree.text != doc.text or tree.spec is not spec:
         tree = parse(doc.text, spec)
-    return Snapshot(doc.uri, doc.text, doc.version, doc.language_id, path, spec, tree)
+    return Snapshot(doc.uri, doc.text, doc.version, doc.language_id, path, spec, tree, doc.encoding)
 
 
 def scopes_at(snap: Snapshot, offset: int) -> list[Scope]:

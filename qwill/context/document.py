@@ -1,6 +1,9 @@
 """Open documents as the editor sees them: text, version, incremental edits.
 
-Positions follow LSP: zero-based line and UTF-16 code-unit column. Every
+Positions follow LSP: zero-based line, and a column counted in the position
+encoding the client and server agreed on in `initialize` (UTF-16 code units unless
+they chose UTF-8 bytes or UTF-32 code points; the store holds it, see
+`DocumentStore.encoding`). Every
 surface (LSP, ACP, CLI) feeds edits here and every feature reads the live text
 from here, so the model always sees unsaved buffers. Out-of-range positions
 raise DocumentError instead of being silently clamped, so a bad request
@@ -12,16 +15,31 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Literal
+
+PositionEncoding = Literal["utf-8", "utf-16", "utf-32"]
+ENCODINGS: tuple[PositionEncoding, ...] = ("utf-8", "utf-16", "utf-32")
+# LSP's default, and the only encoding a client that names none understands
+DEFAULT_ENCODING: PositionEncoding = "utf-16"
 
 
 class DocumentError(ValueError):
     """A position or edit that does not fit the document."""
 
 
+def position_encoding(name: str | None) -> PositionEncoding:
+    """`name` as a PositionEncoding (LSP's default for None; ValueError if unknown)."""
+    if name is None:
+        return DEFAULT_ENCODING
+    if name not in ENCODINGS:
+        raise ValueError(f"unknown position encoding {name!r} (known: {', '.join(ENCODINGS)})")
+    return name
+
+
 @dataclass(frozen=True, order=True)
 class Position:
     line: int
-    character: int  # UTF-16 code units
+    character: int  # in the document's position encoding (UTF-16 code units by default)
 
 
 @dataclass(frozen=True)
@@ -49,24 +67,37 @@ class AppliedEdit:
     new_text: str
 
 
-def utf16_len(s: str) -> int:
-    return len(s) + sum(1 for ch in s if ord(ch) > 0xFFFF)
+def _width(ch: str, encoding: PositionEncoding) -> int:
+    """Columns one code point takes."""
+    cp = ord(ch)
+    if encoding == "utf-16":
+        return 2 if cp > 0xFFFF else 1
+    if encoding == "utf-8":
+        return 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
+    return 1
 
 
-def utf16_to_index(line: str, character: int) -> int:
-    """Code-point index in `line` of a UTF-16 column (a column mid-pair rounds up)."""
-    if character <= 0:
+def column_len(s: str, encoding: PositionEncoding = DEFAULT_ENCODING) -> int:
+    """Columns `s` spans in `encoding`."""
+    if encoding == "utf-32" or s.isascii():
+        return len(s)
+    if encoding == "utf-16":
+        return len(s) + sum(1 for ch in s if ord(ch) > 0xFFFF)
+    return len(s.encode("utf-8", "surrogatepass"))
+
+
+def column_to_index(line: str, column: int, encoding: PositionEncoding = DEFAULT_ENCODING) -> int:
+    """Code-point index in `line` of a column (a column inside a character rounds up)."""
+    if column <= 0:
         return 0
+    if encoding == "utf-32" or line.isascii():
+        return min(column, len(line))
     units = 0
     for i, ch in enumerate(line):
-        if units >= character:
+        if units >= column:
             return i
-        units += 2 if ord(ch) > 0xFFFF else 1
+        units += _width(ch, encoding)
     return len(line)
-
-
-def index_to_utf16(line: str, index: int) -> int:
-    return utf16_len(line[:index])
 
 
 @dataclass
@@ -75,6 +106,8 @@ class TextDocument:
     text: str
     version: int = 0
     language_id: str = ""
+    # how Position.character counts (negotiated once per connection, held by the store)
+    encoding: PositionEncoding = DEFAULT_ENCODING
     _line_starts: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -102,13 +135,13 @@ class TextDocument:
         `strict` rejects lines past the end and columns past the line's end;
         otherwise they are clamped (LSP allows that for edit ranges).
         """
-        return _offset_in(self.text, self._line_starts, pos, strict)
+        return _offset_in(self.text, self._line_starts, pos, strict, self.encoding)
 
     def position_at(self, offset: int) -> Position:
         offset = max(0, min(offset, len(self.text)))
         line = bisect.bisect_right(self._line_starts, offset) - 1
         start = self._line_starts[line]
-        return Position(line, utf16_len(self.text[start:offset]))
+        return Position(line, column_len(self.text[start:offset], self.encoding))
 
     def apply(self, changes: Iterable[TextChange]) -> list[AppliedEdit]:
         """Apply changes in order (as LSP sends them); all or nothing."""
@@ -122,8 +155,8 @@ class TextDocument:
                 applied.append(AppliedEdit(0, len(text), len(ch.text), text, ch.text))
                 text, starts = ch.text, _line_starts(ch.text)
                 continue
-            start = _offset_in(text, starts, ch.range.start, False)
-            end = _offset_in(text, starts, ch.range.end, False)
+            start = _offset_in(text, starts, ch.range.start, False, self.encoding)
+            end = _offset_in(text, starts, ch.range.end, False, self.encoding)
             if end < start:
                 raise DocumentError("edit range ends before it starts")
             old = text[start:end]
@@ -164,7 +197,8 @@ def _line_text(text: str, starts: list[int], n: int) -> str:
     return s[:-1] if s.endswith("\r") else s
 
 
-def _offset_in(text: str, starts: list[int], pos: Position, strict: bool) -> int:
+def _offset_in(text: str, starts: list[int], pos: Position, strict: bool,
+               encoding: PositionEncoding) -> int:
     if pos.line < 0 or pos.character < 0:
         raise DocumentError(f"negative position {pos.line}:{pos.character}")
     if pos.line >= len(starts):
@@ -172,29 +206,44 @@ def _offset_in(text: str, starts: list[int], pos: Position, strict: bool) -> int
             raise DocumentError(f"line {pos.line} is outside the document ({len(starts)} lines)")
         return len(text)
     line = _line_text(text, starts, pos.line)
-    if pos.character > utf16_len(line):
+    width = column_len(line, encoding)
+    if pos.character > width:
         if strict:
             raise DocumentError(
-                f"column {pos.character} is past the end of line {pos.line} "
-                f"({utf16_len(line)} columns)"
+                f"column {pos.character} is past the end of line {pos.line} ({width} columns)"
             )
         return starts[pos.line] + len(line)
-    return starts[pos.line] + utf16_to_index(line, pos.character)
+    return starts[pos.line] + column_to_index(line, pos.character, encoding)
 
 
 Listener = Callable[[TextDocument, list[AppliedEdit]], None]
 
 
 class DocumentStore:
-    """The live buffers, keyed by URI; listeners hear about every change."""
+    """The live buffers, keyed by URI; listeners hear about every change.
 
-    def __init__(self) -> None:
+    `encoding` is how every position in and out of these documents counts columns:
+    set once when the protocol layer has negotiated it (`use_encoding`)."""
+
+    def __init__(self, encoding: PositionEncoding = DEFAULT_ENCODING) -> None:
         self._docs: dict[str, TextDocument] = {}
         self.listeners: list[Listener] = []
         self.close_listeners: list[Callable[[str], None]] = []
+        self.encoding = encoding
+
+    def use_encoding(self, encoding: PositionEncoding) -> None:
+        """Count columns in `encoding` from now on (open documents too)."""
+        self.encoding = encoding
+        for doc in self._docs.values():
+            doc.encoding = encoding
+
+    def detached(self, uri: str, text: str) -> TextDocument:
+        """A document that is not one of the live buffers (a file's text before an edit,
+        say) but converts positions as they do."""
+        return TextDocument(uri, text, encoding=self.encoding)
 
     def open(self, uri: str, text: str, version: int = 0, language_id: str = "") -> TextDocument:
-        doc = TextDocument(uri, text, version, language_id)
+        doc = TextDocument(uri, text, version, language_id, self.encoding)
         self._docs[uri] = doc
         edit = AppliedEdit(0, 0, len(text), "", text)
         for listener in self.listeners:

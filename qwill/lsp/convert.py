@@ -30,10 +30,9 @@ def lsp_range(doc: TextDocument, start: int, end: int) -> types.Range:
 
 
 def change(ev: types.TextDocumentContentChangeEvent) -> TextChange:
-    rng = getattr(ev, "range", None)
-    if rng is None:
-        return TextChange(ev.text)
-    return TextChange(ev.text, Range(position(rng.start), position(rng.end)))
+    if isinstance(ev, types.TextDocumentContentChangePartial):
+        return TextChange(ev.text, Range(position(ev.range.start), position(ev.range.end)))
+    return TextChange(ev.text)
 
 
 def uri_to_path(uri: str) -> str | None:

@@ -44,6 +44,20 @@ def test_ghost_text_is_shown_and_tab_accepts_it(nvim_editor, fake_script, tmp_pa
     assert editor.ghost_text() is None
 
 
+def test_a_line_with_non_ascii_text_before_the_cursor(nvim_editor, fake_script, tmp_path: Path) -> None:
+    # Neovim offers UTF-8 positions first, so columns arrive in bytes: "ü", "ß" and "😀"
+    # take 2, 2 and 4 of them before the cursor
+    editor = nvim_editor(fake_script(["1"]))
+    line = '    greeting = "Grüße 😀"; count = '
+    open_at_body(editor, tmp_path, f"def f():\n{line}\n", name="greet.py")
+    insert_at(editor, 2, 1)
+    assert editor.wait("ghost text", editor.ghost_text, 30) == "1"
+    assert editor.lua("return vim.lsp.get_clients({name = 'qwill'})[1].offset_encoding") == "utf-8"
+    editor.nvim.input("<Tab>")
+    editor.wait("the suggestion in the buffer", lambda: editor.lines()[1] != line, 10)
+    assert editor.lines()[1] == line + "1"
+
+
 def test_a_multiline_suggestion_is_accepted_whole(nvim_editor, fake_script, tmp_path: Path) -> None:
     body = "total = 0\n        for x in xs:\n            total += x\n        return total"
     editor = nvim_editor(fake_script([body]))

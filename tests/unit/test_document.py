@@ -1,4 +1,4 @@
-"""Live documents: UTF-16 positions, CRLF, incremental edits, bad positions."""
+"""Live documents: positions in UTF-16 (and UTF-8, UTF-32), CRLF, incremental edits, bad positions."""
 
 from __future__ import annotations
 
@@ -227,3 +227,51 @@ def test_incremental_edits_match_a_fresh_document(script: tuple[str, list[list[t
         assert [doc.line(i) for i in range(doc.line_count)] == ref_lines(expected)
         for offset in valid_offsets(expected):
             assert doc.position_at(offset) == fresh.position_at(offset)
+
+
+# -- the other position encodings (negotiated in initialize) ------------------------------
+def _units(s: str, encoding: str) -> int:
+    return len(s.encode("utf-8")) if encoding == "utf-8" else (
+        len(s.encode("utf-16-le")) // 2 if encoding == "utf-16" else len(s))
+
+
+@pytest.mark.parametrize(("encoding", "x_column", "line_end"), [("utf-8", 9, 11), ("utf-32", 6, 8),
+                                                                ("utf-16", 7, 9)])
+def test_columns_count_in_the_documents_encoding(encoding: str, x_column: int, line_end: int) -> None:
+    doc = TextDocument("file:///e.py", "s = '😀x'\nnext", encoding=encoding)  # type: ignore[arg-type]
+    assert doc.offset_at(Position(0, x_column)) == doc.text.index("x")
+    assert doc.position_at(doc.text.index("x")) == Position(0, x_column)
+    assert doc.offset_at(Position(0, line_end)) == doc.text.index("\n")
+    with pytest.raises(DocumentError, match=f"column {line_end + 1} is past the end of line 0"):
+        doc.offset_at(Position(0, line_end + 1))
+    doc.apply([TextChange("y", rng(0, x_column, 0, x_column + 1))])
+    assert doc.text == "s = '😀y'\nnext"
+
+
+def test_a_utf8_column_inside_a_character_rounds_up_past_it() -> None:
+    doc = TextDocument("u", "aëb", encoding="utf-8")
+    assert doc.offset_at(Position(0, 2)) == 2  # inside ë's two bytes -> after it
+    assert doc.offset_at(Position(0, 3)) == 2
+
+
+def test_the_store_gives_its_encoding_to_every_document_open_or_detached() -> None:
+    store = DocumentStore()
+    early = store.open("file:///a.py", "ë = 1\n")
+    assert early.encoding == "utf-16"
+    store.use_encoding("utf-8")
+    late = store.open("file:///b.py", "ë = 2\n")
+    assert early.encoding == late.encoding == store.detached("x", "").encoding == "utf-8"
+    assert late.position_at(1) == Position(0, 2)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30),
+       st.sampled_from(["utf-8", "utf-16", "utf-32"]))
+def test_positions_round_trip_in_every_encoding(text: str, encoding: str) -> None:
+    doc = TextDocument("u", text, encoding=encoding)  # type: ignore[arg-type]
+    for offset in range(len(text) + 1):
+        pos = doc.position_at(offset)
+        line_start = text.rfind("\n", 0, offset) + 1
+        assert pos.character == _units(text[line_start:offset], encoding)
+        if not text[line_start:offset].endswith("\r"):  # a column is never between \r and \n
+            assert doc.offset_at(pos) == offset

@@ -26,7 +26,7 @@ from ...agent.changes import ChangeKind, ChangeSet
 from ...agent.checkpoints import CheckpointError
 from ...agent.loop import AgentEvent, AgentSession, ApplyResult
 from ...agent.workspace import PathError, uri_to_path
-from ...context.document import TextDocument
+from ...context.document import DEFAULT_ENCODING, PositionEncoding, TextDocument
 from ...engine.base import CancelToken
 from ..progress import WorkProgress
 from .workspace import workspace_roots
@@ -43,8 +43,8 @@ ANNOTATION_FLAGGED = "qwill-agent-tests"
 
 
 # -- ChangeSet -> WorkspaceEdit ---------------------------------------------------------------
-def _range(text: str, start: int, end: int) -> types.Range:
-    doc = TextDocument("", text)
+def _range(text: str, start: int, end: int, encoding: PositionEncoding) -> types.Range:
+    doc = TextDocument("", text, encoding=encoding)
     a, b = doc.position_at(start), doc.position_at(end)
     return types.Range(start=types.Position(line=a.line, character=a.character),
                        end=types.Position(line=b.line, character=b.character))
@@ -57,8 +57,10 @@ def _edit(ann: str | None, rng: types.Range, text: str) -> types.TextEdit | type
 
 
 def workspace_edit(changes: ChangeSet, uri_of: Any, *, annotations: bool = True,
-                   needs_confirmation: bool = True) -> types.WorkspaceEdit:
-    """One WorkspaceEdit for a whole change set (`uri_of(rel)` gives a file's URI)."""
+                   needs_confirmation: bool = True,
+                   encoding: PositionEncoding = DEFAULT_ENCODING) -> types.WorkspaceEdit:
+    """One WorkspaceEdit for a whole change set (`uri_of(rel)` gives a file's URI;
+    positions counted in the connection's `encoding`)."""
     flagged = set(changes.flagged)
     doc_changes: list[Any] = []
 
@@ -70,7 +72,7 @@ def workspace_edit(changes: ChangeSet, uri_of: Any, *, annotations: bool = True,
     def text_edit(uri: str, version: int | None, old: str, new: str, ann: str | None) -> types.TextDocumentEdit:
         from ...agent.changes import minimal_edits
 
-        edits = [_edit(ann, _range(old, e.start, e.end), e.new_text) for e in minimal_edits(old, new)]
+        edits = [_edit(ann, _range(old, e.start, e.end, encoding), e.new_text) for e in minimal_edits(old, new)]
         return types.TextDocumentEdit(
             text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
             edits=edits)
@@ -130,7 +132,8 @@ class EditorApplier:
             return ApplyResult(False, f"the editor does not support {missing} in workspace edits")
         settings = self.ls.session.settings.agent
         edit = workspace_edit(changes, self.session.workspace.uri, annotations=ann,
-                              needs_confirmation=settings.needs_confirmation)
+                              needs_confirmation=settings.needs_confirmation,
+                              encoding=self.ls.session.documents.encoding)
         try:
             response = await self.ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
                 edit=edit, label=f"Qwill agent: {changes.summary()}"[:200]))

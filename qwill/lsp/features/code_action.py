@@ -24,7 +24,6 @@ from ...actions.catalog import ActionOffer
 from ...actions.edits import WorkspaceChange
 from ...actions.service import ActionResult
 from ...actions.targets import ActionError, ActionKind, ActionTarget, Diagnostic
-from ...context.document import TextDocument
 from ...engine.base import CancelToken
 from .. import convert
 from ..progress import WorkProgress
@@ -114,13 +113,13 @@ def workspace_edit(ls: QwillServer, change: WorkspaceChange) -> types.WorkspaceE
     if not doc_changes:
         changes: dict[str, list[types.TextEdit]] = {}
         for fc in change.files:
-            doc = TextDocument(fc.uri, fc.base_text)
+            doc = ls.session.documents.detached(fc.uri, fc.base_text)
             changes[fc.uri] = [types.TextEdit(range=convert.lsp_range(doc, e.start, e.end), new_text=e.new_text)
                                for e in fc.edits]
         return types.WorkspaceEdit(changes=changes)
     parts: list[Any] = []
     for fc in change.files:
-        doc = TextDocument(fc.uri, fc.base_text)
+        doc = ls.session.documents.detached(fc.uri, fc.base_text)
         if fc.create:
             parts.append(types.CreateFile(
                 uri=fc.uri, options=types.CreateFileOptions(overwrite=False, ignore_if_exists=True),

@@ -39,8 +39,8 @@ def register(server: QwillServer) -> None:
             insert_text_format=types.InsertTextFormat.PlainText,
             text_edit=types.TextEdit(range=convert.lsp_range(doc, suggestion.start, suggestion.end),
                                      new_text=suggestion.text),
-            filter_text=doc.line(doc.position_at(req.offset).line)[: doc.position_at(req.offset).character]
-            + suggestion.text,
+            # the line up to the cursor (characters, whatever the position encoding)
+            filter_text=doc.text[doc.text.rfind("\n", 0, req.offset) + 1:req.offset] + suggestion.text,
             sort_text="0",
             preselect=True,
         )

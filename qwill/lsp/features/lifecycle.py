@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from ...context.document import position_encoding
+
 if TYPE_CHECKING:
     from ..server import QwillServer
 
@@ -23,6 +25,11 @@ def register(server: QwillServer) -> None:
         ls.client_supports_progress = bool(caps.window and caps.window.work_done_progress)
         ls.client_supports_configuration = bool(caps.workspace and caps.workspace.configuration)
         ls.client_name = params.client_info.name if params.client_info else ""
+        # pygls chose the encoding (the client's first of utf-8, utf-16, utf-32) and says so
+        # in the server's capabilities; every position Qwill reads or writes counts in it
+        chosen = ls.workspace.position_encoding
+        ls.session.documents.use_encoding(
+            position_encoding(types.PositionEncodingKind(chosen).value if chosen is not None else None))
         result = ls.session.update_settings(params.initialization_options or {})
         # window/showMessage is not allowed before `initialized`; keep them until then.
         ls.pending_problems = result.problems
