@@ -451,11 +451,6 @@ def _deep_update(target: dict[str, Any], src: dict[str, Any]) -> None:
             target[key] = value
 
 
-def settings_json_schema() -> dict[str, Any]:
-    """The JSON schema of the settings, camelCase keys."""
-    return Settings.model_json_schema(by_alias=True)
-
-
 def flat_settings_schema(prefix: str = "qwill") -> dict[str, dict[str, Any]]:
     """Flatten the settings into `qwill.section.key` entries (VS Code, README table)."""
     out: dict[str, dict[str, Any]] = {}

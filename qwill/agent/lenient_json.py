@@ -3,7 +3,19 @@
 Models close too few braces, leave trailing commas, quote with single quotes,
 write Python literals (True/None), put raw newlines inside strings or leave
 keys unquoted. `loads` accepts all of that and reports where it gave up;
-`complete` tells whether the text was a whole value (for streaming).
+`scan` reads one value at an offset and says where it ended and whether the text
+ran out inside it (for reading several calls in a row, or a call inside prose).
+
+Why not a library: measured against json-repair (0.64.6) and partial-json-parser
+(0.2.1) on the agent's own tool calls, written as valid JSON and the eleven ways models
+break it (benchmarks/lenient_json_compare.py, 90 cases with the value meant), this
+reader got 88 right and returned a wrong value for none; the two it refuses are inner
+quotes left unescaped, which the model is then told to fix. json-repair got 59 right and
+returned 31 wrong values without a word: it drops the trailing newline of a string (an
+edit's new_text then joins two lines of code) and rebuilds objects around unescaped
+quotes; partial-json-parser reads only JSON that was cut short (35 right, 54 refused).
+On broken input json-repair took about 27 times as long per parse (the same on valid
+JSON: all try `json.loads` first), and neither gives the end offset `scan` does.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ caller reports progress and may stop it). It respects `.gitignore` files (and
 and huge ones, and is bounded: at most `max_files` files and `max_symbols`
 symbols are kept, each with a short snippet.
 
-Open buffers win over the disk: `update_text` indexes a live buffer and marks
+Open buffers win over the disk: `update_tree` (or `update_text`) indexes a live buffer and marks
 the file as owned by the editor until `release_text`, so a watched-file event
 for an open file does not replace what the user sees with the saved version.
 All methods are thread-safe.
@@ -128,7 +128,6 @@ class WorkspaceIndex:
         self._symbol_count = 0
         self.roots: list[Path] = []
         self.truncated = False
-        self.generation = 0  # bumped on every change, for callers' caches
 
     # -- queries ------------------------------------------------------------------
     def lookup(self, name: str) -> list[Symbol]:
@@ -341,8 +340,6 @@ class WorkspaceIndex:
             doomed = [k for k in self._files if k == key or k.startswith(key.rstrip("/") + "/")]
             for k in doomed:
                 self._drop(k)
-            if doomed:
-                self.generation += 1
 
     def _drop(self, key: str) -> None:
         entry = self._files.pop(key, None)
@@ -384,7 +381,6 @@ class WorkspaceIndex:
             for sym in symbols:
                 self._by_name.setdefault(sym.name, []).append(sym)
             self._symbol_count += len(symbols)
-            self.generation += 1
         return True
 
 

@@ -15,7 +15,7 @@ import hashlib
 import importlib
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -293,17 +293,6 @@ def inspect_model(path: Path) -> GGUFHeader:
     if not header.tokens:
         raise ModelError(f"{path} has no tokenizer vocabulary; it is not a usable model GGUF")
     return header
-
-
-def iter_split_shards(path: Path) -> Iterator[Path]:
-    """All shards of a split GGUF (`-00001-of-00003.gguf`), or just `path`."""
-    m = _SPLIT.search(path.name)
-    if not m:
-        yield path
-        return
-    total = int(m.group(2))
-    for i in range(1, total + 1):
-        yield path.with_name(_SPLIT.sub(f"-{i:05d}-of-{total:05d}.gguf", path.name))
 
 
 def matches(name: str, pattern: str) -> bool:

@@ -38,6 +38,10 @@ class QwillServer(LanguageServer):
         self.pending_problems: list[str] = []
         # the protocol's own background work: model loading, workspace indexing, file watching
         self.background: dict[str, asyncio.Future[object]] = {}
+        # warm-ups of the prompt at a new place (kept referenced until done)
+        self.warm_tasks: set[asyncio.Future[None]] = set()
+        # documents the user was told are too large for suggestions
+        self.told_too_large: set[str] = set()
 
     # -- transports: our reader checks framing and JSON-RPC before pygls (framing.py) --
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:

@@ -21,16 +21,15 @@ if TYPE_CHECKING:
 # in sync but gets no suggestions, so a generated or data file cannot stall
 # every other request.
 MAX_COMPLETION_DOCUMENT = 1_000_000
-_told_too_large: set[str] = set()
 
 
 def too_large(ls: QwillServer, doc: TextDocument) -> bool:
     """True (and the user told once) when `doc` is over MAX_COMPLETION_DOCUMENT."""
     if len(doc.text) <= MAX_COMPLETION_DOCUMENT:
-        _told_too_large.discard(doc.uri)
+        ls.told_too_large.discard(doc.uri)
         return False
-    if doc.uri not in _told_too_large:
-        _told_too_large.add(doc.uri)
+    if doc.uri not in ls.told_too_large:
+        ls.told_too_large.add(doc.uri)
         ls.log_message(f"Qwill: {doc.uri} has {len(doc.text):,} characters; suggestions are off for "
                        f"documents over {MAX_COMPLETION_DOCUMENT:,}", types.MessageType.Info)
     return True

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from ..server import QwillServer
 
 CURSOR_NOTIFICATION = "qwill/didMoveCursor"
-_warm_tasks: set[asyncio.Future[None]] = set()
 
 
 def _warm(ls: QwillServer, uri: str, offset: int) -> None:
@@ -24,8 +23,8 @@ def _warm(ls: QwillServer, uri: str, offset: int) -> None:
         return
     task = asyncio.ensure_future(ls.session.completion.warm(
         uri, doc.text, offset, convert.uri_to_path(uri), doc.language_id))
-    _warm_tasks.add(task)
-    task.add_done_callback(_warm_tasks.discard)
+    ls.warm_tasks.add(task)
+    task.add_done_callback(ls.warm_tasks.discard)
 
 
 def register(server: QwillServer) -> None:
