@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/pip --disable-pip-version-check
 
-.PHONY: demo test setup setup-dev lint typecheck bench clean vscode-deps vsix schema
+.PHONY: demo test setup setup-dev lint typecheck bench clean vscode-deps vsix schema system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,19 @@ setup-dev: $(BIN)/python
 demo: setup
 	$(BIN)/qwill demo
 
-test: setup-dev vscode-deps
+test: setup-dev vscode-deps system-deps
 	$(BIN)/ruff check qwill tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/deptry qwill
 	$(BIN)/python -m pytest -q tests
+
+# The agent's sandbox tests run commands in bubblewrap and trace them with strace (Debian
+# packages): installed when missing and we are root (CI), else those tests say they skip.
+system-deps:
+	@missing=""; for p in bwrap:bubblewrap strace:strace; do command -v $${p%%:*} >/dev/null || missing="$$missing $${p#*:}"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -q $$missing >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null); \
+	elif [ -n "$$missing" ]; then echo "not installed:$$missing (the sandbox tests that need them will skip)"; fi
 
 # The VS Code extension (editor-clients/vscode): npm ci from the committed lock, when it
 # changed; its build and tests run inside pytest (tests/clients/test_vscode_extension.py).

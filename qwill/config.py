@@ -252,7 +252,10 @@ class AgentSettings(_Section):
     needs_confirmation: bool = Field(
         True, description="Mark agent edits `needsConfirmation` so the editor asks before applying them."
     )
-    test_command: str = Field("", description="The command the agent's `run_tests` tool runs (e.g. `pytest -q`).")
+    test_command: str = Field(
+        "", description="The command the agent's `run_tests` tool runs (e.g. `pytest -q`); from an editor, used once "
+                        "you confirm it (user or machine settings only in VS Code)."
+    )
     command_timeout: float = Field(
         120.0, gt=0, le=3600, description="Seconds before an agent shell command is killed."
     )
@@ -269,7 +272,8 @@ class AgentSettings(_Section):
         "ask", description="What happens to a command on no list: ask you, or refuse."
     )
     sandbox: bool = Field(
-        True, description="Run agent commands in a bubblewrap sandbox without network, when bwrap is installed."
+        True, description="Run agent commands in a sandbox: bubblewrap (no network, writes only in the workspace, "
+                          "`.git` and editor settings read-only), else Landlock; off needs your confirmation."
     )
 
 

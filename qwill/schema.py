@@ -59,6 +59,10 @@ VSCODE_CLIENT_SETTINGS: dict[str, dict[str, Any]] = {
 # agent may run. VS Code ignores them in the workspace settings of an untrusted workspace.
 RESTRICTED_PREFIXES = ("qwill.agent.shell", "qwill.agent.sandbox", "qwill.agent.testCommand")
 RESTRICTED_SUFFIXES = (".backend", ".url", ".apiKey", ".apiKeyEnv", ".caBundle")
+# The agent's policy is yours alone: VS Code reads these only from user (or remote
+# machine) settings, never from a workspace's .vscode/settings.json; the server asks
+# once before it uses widening values any client sends (qwill.agent.policy_consent).
+MACHINE_SCOPED_PREFIXES = ("qwill.agent.shell", "qwill.agent.sandbox", "qwill.agent.testCommand")
 
 
 def _flat_defaults() -> dict[str, Any]:
@@ -115,6 +119,9 @@ def _server_properties(*, markdown: bool) -> dict[str, dict[str, Any]]:
 def vscode_configuration() -> dict[str, Any]:
     """The extension's `contributes.configuration` (server settings, then client settings)."""
     props = _server_properties(markdown=True)
+    for key, prop in props.items():
+        if key.startswith(MACHINE_SCOPED_PREFIXES):
+            prop["scope"] = "machine"
     for key in props:
         if key.startswith(CLIENT_SECTIONS):  # pragma: no cover - guarded by a test
             raise ValueError(f"server setting {key} collides with a client-only section")

@@ -37,6 +37,9 @@ class Session:
                  engine_factory: EngineFactory | None = None,
                  agent_engine_factory: EngineFactory | None = None) -> None:
         self.settings = settings or Settings()
+        # what you configured yourself (command line, --config): the agent's policy may widen
+        # beyond the built-in one only with these values, or ones you confirm
+        self.user_settings = self.settings
         self.documents = DocumentStore()
         # one tree-sitter tree per open document (see qwill.context.syntax)
         self.syntax = SyntaxStore(self.documents)

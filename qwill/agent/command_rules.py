@@ -242,7 +242,8 @@ class Judge:
             if rel is None:
                 self.deny(f"writes outside the workspace ({label})")
                 return
-            if is_protected(rel):
+            lexical = os.path.relpath(os.path.normpath(os.path.join(d, word.value)), self.root)
+            if is_protected(rel) or is_protected(lexical):
                 self.ask(f"writes into {rel}, which only you may change (git state, editor or tool settings)")
                 return
             if os.path.lexists(path):
@@ -408,7 +409,8 @@ class Judge:
                 self.deny(r)
 
     def deny_in_tails(self, args: list[Word], cwd: Cwd) -> None:
-        """Any tail of `args` that is a refused command makes this one refused."""
+        """Any tail of `args` that is a refused command makes this one refused (one level:
+        the judges of the tails do not look into their own tails)."""
         if self.tails:
             for k in range(len(args)):
                 self.deny_only(args[k:], cwd)
@@ -436,7 +438,7 @@ class Judge:
             # a reserved word where a program should be: bash runs no such program, but
             # what follows it must not hide a refused command
             self.ask(f"'{name}' stands where a program name should be")
-            self.deny_only(words[1:], cwd)
+            self.deny_in_tails(words[1:], cwd)
             return
         values = [name] + [w.value if w.value is not None else "?" for w in words[1:]]
         self.out.commands.append(values)

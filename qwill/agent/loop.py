@@ -144,6 +144,8 @@ class AgentSession:
     plan: list[Any] = field(default_factory=list)
     busy: bool = False
     failed_calls: set[str] = field(default_factory=set)  # for the "you tried this" nudge
+    # files commands wrote outside review since the user last approved running the project's code
+    unreviewed: set[str] = field(default_factory=set)
 
     # -- undo -----------------------------------------------------------------------
     def restore_changes(self, to_step: int | None = None) -> tuple[ChangeSet, int]:
@@ -417,7 +419,7 @@ class Agent:
         ctx = ToolContext(ws, Staging(ws), policy=policy_from_settings(s), test_command=s.test_command,
                           command_timeout=s.command_timeout, sandbox=s.sandbox,
                           approve_command=self.approve_command, plan=session.plan,
-                          symbol_index=self.symbol_index, fetch=self.fetch)
+                          symbol_index=self.symbol_index, fetch=self.fetch, unreviewed=session.unreviewed)
 
         async def flush() -> str:
             if not ctx.staging:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ..config import Settings
+from ..config import AgentSettings, Settings
 from ..context.document import DocumentStore
 from ..context.workspace_index import WorkspaceIndex
 from ..engine.base import CancelToken
@@ -52,21 +52,26 @@ class AgentRuns:
 
     def agent(self, applier: Applier, *, approve_command: CommandApprover | None = None,
               on_event: EventSink | None = None,
-              fetch: Callable[[str], Awaitable[None]] | None = None) -> Agent:
+              fetch: Callable[[str], Awaitable[None]] | None = None,
+              agent_settings: AgentSettings | None = None) -> Agent:
         settings = self._settings()
-        return Agent(self._worker(), settings.agent, applier, approve_command=approve_command,
+        return Agent(self._worker(), agent_settings or settings.agent, applier, approve_command=approve_command,
                      on_event=on_event, context_size=agent_context_size(settings),
                      symbol_index=self._symbol_index(), fetch=fetch)
 
     async def run(self, session: AgentSession, task: str, applier: Applier, *,
                   cancel: CancelToken | None = None, approve_command: CommandApprover | None = None,
                   on_event: EventSink | None = None,
-                  fetch: Callable[[str], Awaitable[None]] | None = None) -> AgentResult:
-        """Work on `task` in `session`; `cancel(session.id)` stops it meanwhile."""
+                  fetch: Callable[[str], Awaitable[None]] | None = None,
+                  agent_settings: AgentSettings | None = None) -> AgentResult:
+        """Work on `task` in `session`; `cancel(session.id)` stops it meanwhile.
+        `agent_settings` replaces the current agent settings for this run (the policy
+        a surface has confirmed, qwill.agent.policy_consent)."""
         token = cancel or CancelToken()
         self.cancels[session.id] = token
         try:
-            agent = self.agent(applier, approve_command=approve_command, on_event=on_event, fetch=fetch)
+            agent = self.agent(applier, approve_command=approve_command, on_event=on_event, fetch=fetch,
+                               agent_settings=agent_settings)
             return await agent.run(session, task, token)
         finally:
             if self.cancels.get(session.id) is token:

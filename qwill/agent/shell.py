@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import sandbox as sandboxing
 from .command_rules import ALLOWED_PROGRAMS, Cwd, Judge, deny_matches, pattern_matches, track_cd
 from .shell_syntax import bash_path, parse_line
 from .verdict import Verdict
@@ -175,82 +172,39 @@ class CommandResult:
     timed_out: bool = False
     sandboxed: bool = False
     seconds: float = 0.0
+    sandbox: str = "none"
+    output_bytes: int = 0
 
     def render(self) -> str:
         head = f"$ {self.command}\n"
         if self.timed_out:
-            tail = "\n[timed out]"
+            tail = "\n[timed out: the command and everything it started were killed]"
         else:
             tail = f"\n[exit code {self.exit_code}]"
-        note = "" if self.sandboxed else "\n[ran without a sandbox: bubblewrap is not installed]"
-        cut = "\n[output truncated]" if self.truncated else ""
-        return head + self.output + cut + tail + note
-
-
-def bwrap_path() -> str | None:
-    return shutil.which("bwrap")
-
-
-def sandbox_prefix(workspace: Path) -> list[str] | None:
-    """bwrap arguments: read-only system, writable workspace and /tmp, no network."""
-    bwrap = bwrap_path()
-    if bwrap is None:
-        return None
-    ws = str(workspace.resolve())
-    args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--bind", ws, ws, "--unshare-net", "--unshare-pid",
-            "--unshare-ipc", "--die-with-parent", "--new-session", "--chdir", ws]
-    return args
-
-
-_sandbox_ok: dict[str, bool] = {}
+        note = {"bubblewrap": "", "landlock": "\n[sandbox: Landlock (writes only inside the workspace, no TCP)]"}.get(
+            self.sandbox, "\n[ran without a sandbox: neither bubblewrap nor Landlock works here]")
+        return head + self.output + tail + note
 
 
 def sandbox_works(workspace: Path) -> bool:
-    """bwrap is installed and can create namespaces here (not in every container)."""
-    prefix = sandbox_prefix(workspace)
-    if prefix is None:
-        return False
-    key = prefix[0]
-    if key not in _sandbox_ok:
-        try:
-            r = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
-            _sandbox_ok[key] = r.returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            _sandbox_ok[key] = False
-    return _sandbox_ok[key]
+    """Commands in `workspace` run confined (bubblewrap or Landlock)."""
+    return sandboxing.available(Path(workspace)) is not sandboxing.SandboxKind.NONE
 
 
 def run_command(command: str, workspace: Path, *, timeout: float = 60.0, max_output: int = 12_000,
                 sandbox: bool = True, env: dict[str, str] | None = None) -> CommandResult:
-    """Run a command line (already approved) in the workspace; output is capped."""
-    use_sandbox = sandbox and sandbox_works(workspace)
-    argv = [bash_path() or "/bin/sh", "--norc", "--noprofile", "-c", command] if bash_path() \
-        else ["/bin/sh", "-c", command]
-    if use_sandbox:
-        prefix = sandbox_prefix(workspace)
-        assert prefix is not None
-        argv = [*prefix, *argv]
+    """Run a command line (already approved) in the workspace, confined where a sandbox
+    works; output is read as it comes and capped; everything it started is killed at
+    the end or at the timeout."""
+    if not isinstance(command, str) or "\x00" in command:
+        raise ValueError("the command contains a NUL byte")
+    root = Path(os.path.realpath(workspace))
+    kind = sandboxing.available(root) if sandbox else sandboxing.SandboxKind.NONE
     run_env = command_environment()
     if env:
         run_env.update(env)
-    t0 = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=run_env, start_new_session=True)
-    timed_out = False
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, _ = proc.communicate()
-    text = out.decode("utf-8", errors="replace")
-    truncated = len(text) > max_output
-    if truncated:
-        half = max_output // 2
-        text = text[:half] + "\n…\n" + text[-half:]
-    return CommandResult(command, None if timed_out else proc.returncode, text, truncated,
-                         timed_out, use_sandbox, time.monotonic() - t0)
+    bash = bash_path()
+    argv = [bash, "--norc", "--noprofile", "-c", command] if bash else ["/bin/sh", "-c", command]
+    code, out, timed_out, seconds = sandboxing.run(argv, root, kind, run_env, timeout=timeout, max_output=max_output)
+    return CommandResult(command, code, out.text, out.truncated, timed_out, kind is not sandboxing.SandboxKind.NONE,
+                         seconds, kind.value, out.total_bytes)

@@ -737,6 +737,11 @@ def parse_line(line: str, env: Mapping[str, str] | None = None) -> ParsedLine:
     findings: list[Finding] = []
     if "\x00" in line:
         return ParsedLine([], [Finding(Verdict.DENY, "the command contains a NUL byte")], frozenset(), line)
+    try:
+        line.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:
+        return ParsedLine([], [Finding(Verdict.DENY, "the command is not valid text (a lone surrogate)")],
+                          frozenset(), line)
     if len(line) > MAX_LINE:
         return ParsedLine([], [Finding(Verdict.DENY, f"the command is longer than {MAX_LINE} characters")],
                           frozenset(), line)

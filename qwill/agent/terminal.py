@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +35,32 @@ class TerminalOptions:
     checkpoints: bool = True
 
 
+# What a terminal would act on instead of showing: C0 controls but tab and newline
+# (ESC starts a sequence that can move the cursor, recolour or rewrite the screen; a
+# CR not ending a line returns to its start and overprints it), DEL, C1 controls,
+# and the Unicode bidi and invisible formatting characters ("Trojan Source").
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e"
+                       "\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` safe to print on a terminal: every control or invisible formatting
+    character shown as an escape (`\\x1b`, `\\u202e`); a CR that ends a line is kept."""
+    def show(m: re.Match[str]) -> str:
+        c = m.group()
+        if c == "\r" and text[m.end():m.end() + 1] in ("\n", ""):
+            return c
+        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+    return _CONTROLS.sub(show, text)
+
+
 def _color(text: str, code: str, enabled: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if enabled else text
 
 
 def colored_diff(diff: str, enabled: bool) -> str:
     out = []
-    for line in diff.splitlines():
+    for line in escape_controls(diff).splitlines():
         if line.startswith(("+++", "---")):
             out.append(_color(line, "1", enabled))
         elif line.startswith("+"):
@@ -72,9 +92,10 @@ class TerminalReview:
         return line.strip().lower()
 
     async def review(self, changes: ChangeSet) -> bool | str:
-        print(f"\n--- step {changes.step}: {changes.summary()}", file=self.out)
+        print(escape_controls(f"\n--- step {changes.step}: {changes.summary()}"), file=self.out)
         if changes.flagged:
-            print(_color(f"!!! changes tests or CI: {', '.join(changes.flagged)}", "33", self.color), file=self.out)
+            print(_color(escape_controls(f"!!! changes tests or CI: {', '.join(changes.flagged)}"), "33", self.color),
+                  file=self.out)
         print(colored_diff(changes.diff(), self.color), file=self.out)
         if self.yes or self.all:
             return True
@@ -92,7 +113,8 @@ class TerminalReview:
     async def approve_command(self, command: str, why: str) -> bool:
         if not self.interactive:
             return False
-        answer = await self._ask(f"\nThe agent wants to run: {command}\n({why})\nRun it? [y/N]: ")
+        shown = escape_controls(command).replace("\n", "\n    ")
+        answer = await self._ask(f"\nThe agent wants to run: {shown}\n({escape_controls(why)})\nRun it? [y/N]: ")
         return answer in ("y", "yes")
 
 
@@ -101,18 +123,18 @@ def print_event(ev: AgentEvent, out: TextIO, verbose: bool) -> None:
     if ev.kind == "step":
         print(f"\n== step {ev.step}", file=out)
     elif ev.kind == "text":
-        out.write(d["text"])
+        out.write(escape_controls(d["text"]))
         out.flush()
     elif ev.kind == "tool_call":
         args = json.dumps(d["arguments"], ensure_ascii=False)
-        print(f"\n-> {d['name']} {args[:200]}", file=out)
+        print(escape_controls(f"\n-> {d['name']} {args[:200]}"), file=out)
     elif ev.kind == "tool_result" and (verbose or not d["ok"]):
-        print(("   " if d["ok"] else "   ! ") + d["output"][:600].replace("\n", "\n   "), file=out)
+        print(("   " if d["ok"] else "   ! ") + escape_controls(d["output"][:600]).replace("\n", "\n   "), file=out)
     elif ev.kind == "stats" and verbose:
         print(f"   [prompt {d['promptTokens']} tokens, {d['prefillTokens']} evaluated, "
               f"{d['generatedTokens']} generated]", file=out)
     elif ev.kind in ("applied", "rejected"):
-        print(f"   [{ev.kind}{': ' + d['reason'] if ev.kind == 'rejected' else ''}]", file=out)
+        print(escape_controls(f"   [{ev.kind}{': ' + d['reason'] if ev.kind == 'rejected' else ''}]"), file=out)
 
 
 class TerminalHost(Protocol):
@@ -146,8 +168,8 @@ async def run_in_terminal(session: TerminalHost, opts: TerminalOptions) -> int:
         if opts.json:
             print(json.dumps({"sessionId": agent_session.id, **result.as_dict()}))
         else:
-            print(f"\n\n{result.message}" if result.reason == "done" else f"\n\nqwill: stopped ({result.reason}): "
-                  f"{result.message}")
+            message = escape_controls(result.message) if sys.stdout.isatty() else result.message
+            print(f"\n\n{message}" if result.reason == "done" else f"\n\nqwill: stopped ({result.reason}): {message}")
             total = sum(s.prompt_eval_tokens for s in result.stats)
             print(f"-- {result.steps} steps, {result.tool_calls} tool calls, {result.applied} change sets "
                   f"applied, {result.rejected} rejected; {total} prompt tokens evaluated", file=sys.stderr)

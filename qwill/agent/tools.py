@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,10 @@ class ToolContext:
     symbol_index: WorkspaceIndex | None = None  # the workspace's definitions, when it is indexed
     # Pulls a file's live text from a client before it is read (ACP fs/read_text_file).
     fetch: Callable[[str], Awaitable[None]] | None = None
+    # Workspace files commands wrote without review since the user last approved running
+    # the project's code (shared across the steps of a session): test runners ask while
+    # there are any.
+    unreviewed: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -157,15 +162,40 @@ def _text_files(ctx: ToolContext, path: str, glob: str) -> Iterator[tuple[str, s
             yield p, text
 
 
+GREP_SECONDS = 5.0
+
+
 async def grep(ctx: ToolContext, pattern: str, path: str = ".", glob: str = "") -> str:
+    import asyncio
+
+    import regex
+
+    if len(pattern) > 2000:
+        raise ToolError("the pattern is longer than 2000 characters")
     try:
-        rx = re.compile(pattern)
-    except re.error:
-        rx = re.compile(re.escape(pattern))
+        rx = regex.compile(pattern)
+    except (regex.error, ValueError, OverflowError):
+        rx = regex.compile(regex.escape(pattern))
+    files = list(_text_files(ctx, path, glob))
+    # off the event loop, and bounded: a pattern like (a|aa)+$ backtracks exponentially
+    return await asyncio.to_thread(_grep_files, rx, pattern, files, time.monotonic() + GREP_SECONDS)
+
+
+def _grep_files(rx: Any, pattern: str, files: list[tuple[str, str]], deadline: float) -> str:
     hits: list[str] = []
-    for p, text in _text_files(ctx, path, glob):
+    for p, text in files:
         for n, line in enumerate(text.splitlines(), 1):
-            if rx.search(line):
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                found = rx.search(line, timeout=left)
+            except TimeoutError:
+                shown = "\n".join(hits)
+                return (shown + "\n" if shown else "") + (
+                    f"[stopped after {GREP_SECONDS:.0f} s in {p}:{n}: the pattern takes too long to match; "
+                    "use a simpler pattern (no nested repetition such as (a+)+)]")
+            if found:
                 hits.append(f"{p}:{n}: {line.strip()[:200]}")
                 if len(hits) >= MAX_GREP:
                     return "\n".join(hits) + f"\n[stopped at {MAX_GREP} matches]"
@@ -422,26 +452,52 @@ async def rename_file(ctx: ToolContext, path: str, new_path: str) -> str:
 
 
 # -- commands -------------------------------------------------------------------------
-async def _run(ctx: ToolContext, command: str, *, trusted: bool = False) -> str:
+async def _ask(ctx: ToolContext, command: str, why: str) -> None:
+    if ctx.approve_command is None:
+        raise ToolError(f"command needs the user's approval and nobody can give it: {why}")
+    if not await ctx.approve_command(command, why):
+        raise ToolError("the user declined to run this command")
+
+
+async def _run(ctx: ToolContext, command: str, *, configured: bool = False) -> str:
+    """Check `command` against the policy (a configured test command is the user's own
+    text, but it still runs the project's code), ask when it says so, run it."""
     import asyncio
 
+    if not isinstance(command, str) or "\x00" in command:
+        raise ToolError("the command contains a NUL byte; write it without one")
     root = ctx.workspace.root
-    if not trusted:
-        decision = ctx.policy.check(command, root, sandboxed=ctx.sandbox and sandbox_works(root))
+    sandboxed = ctx.sandbox and sandbox_works(root)
+    approved = False
+    writes: list[str] = []
+    if configured:
+        if not sandboxed:
+            await _ask(ctx, command, "the configured test command runs the project's code, and no sandbox is "
+                                     "available to confine it")
+            approved = True
+        elif ctx.unreviewed:
+            await _ask(ctx, command, "the configured test command runs the project's code, and files were "
+                                     "written outside review since you last approved: "
+                                     + ", ".join(sorted(ctx.unreviewed)[:5]))
+            approved = True
+    else:
+        decision = ctx.policy.check(command, root, sandboxed=sandboxed, unreviewed=ctx.unreviewed)
         if decision.verdict is Verdict.DENY:
             raise ToolError(f"command refused: {decision.explain()}")
         if decision.verdict is Verdict.ASK:
-            if ctx.approve_command is None:
-                raise ToolError(f"command needs the user's approval and nobody can give it: "
-                                f"{decision.explain()}")
-            if not await ctx.approve_command(command, decision.explain()):
-                raise ToolError("the user declined to run this command")
+            await _ask(ctx, command, decision.explain())
+            approved = True
+        else:
+            writes = decision.writes
+    if approved:
+        ctx.unreviewed.clear()  # you saw the command (and the files it names) and let it run
     note = ""
     if ctx.flush is not None:
         note = await ctx.flush()
     result: CommandResult = await asyncio.to_thread(
         run_command, command, root, timeout=ctx.command_timeout, max_output=ctx.max_output,
         sandbox=ctx.sandbox)
+    ctx.unreviewed.update(writes)  # what an allowed line created was not reviewed
     return (note + "\n" if note else "") + result.render()
 
 
@@ -452,8 +508,7 @@ async def run_command_tool(ctx: ToolContext, command: str) -> str:
 async def run_tests(ctx: ToolContext) -> str:
     if not ctx.test_command:
         raise ToolError("no test command is configured (setting agent.testCommand)")
-    # The configured command comes from the user's settings, not the model.
-    out = await _run(ctx, ctx.test_command, trusted=True)
+    out = await _run(ctx, ctx.test_command, configured=True)
     if re.search(r"\bno tests ran\b|\bcollected 0 items\b|\bNo tests found\b", out):
         out += ("\n(The project has no tests yet, so running them again tells nothing new: check the "
                 "change with read_file, add a test if the task asks for one, or finish with a summary.)")
@@ -534,6 +589,7 @@ async def call_tool(ctx: ToolContext, name: str, args: dict[str, Any]) -> str:
         return await tool.run(ctx, **clean)
     except PathError as exc:
         raise ToolError(str(exc)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, OverflowError, RecursionError) as exc:
+        # a NUL byte, a lone surrogate, a number too large: the model's arguments, not a crash
         raise ToolError(f"{name} failed: {exc}") from None
 

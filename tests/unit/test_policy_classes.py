@@ -396,7 +396,7 @@ def test_an_output_outside_is_refused_in_every_spelling(root: Path, data: st.Dat
 
 def test_random_noise_never_crashes_the_policy(root: Path) -> None:
     rng = random.Random(15)
-    alphabet = "ab $'\"\\`;|&<>(){}[]*?~#=\n\t-/.\x01\x7f\u202e"
+    alphabet = "ab $'\"\\`;|&<>(){}[]*?~#=\n\t-/.\x01\x7f\u202e\ud800\udcff"
     for _ in range(300):
         line = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
         d = ShellPolicy().check(line, root, sandboxed=True)

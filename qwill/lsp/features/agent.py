@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from ...agent import policy_consent
 from ...agent.changes import ChangeKind, ChangeSet
 from ...agent.checkpoints import CheckpointError
 from ...agent.loop import AgentEvent, AgentSession, ApplyResult
 from ...agent.workspace import PathError, uri_to_path
+from ...config import AgentSettings
 from ...context.document import DEFAULT_ENCODING, PositionEncoding, TextDocument
 from ...engine.base import CancelToken
 from ..progress import WorkProgress
@@ -155,6 +157,28 @@ async def _approve(ls: QwillServer, command: str, why: str) -> bool:
     return item is not None and item.title == "Run"
 
 
+async def _confirmed_policy(ls: QwillServer) -> AgentSettings:
+    """The agent settings for a run: policy values the client sent that widen what the
+    agent may do are used once you confirm them (asked once per set of values)."""
+    current = ls.session.settings.agent
+    values = policy_consent.widening(current, ls.session.user_settings.agent)
+    store = policy_consent.ConsentStore.default()
+    if not values or store.confirmed(values):
+        return current
+    try:
+        item = await asyncio.wait_for(ls.window_show_message_request_async(types.ShowMessageRequestParams(
+            type=types.MessageType.Warning,
+            message=("Qwill: settings from the editor let the agent " + policy_consent.describe(values)
+                     + ". A workspace's own settings can set these. Use them? (Asked once for these values.)"),
+            actions=[types.MessageActionItem(title="Use them"), types.MessageActionItem(title="Ignore")])), 300)
+    except Exception:
+        item = None
+    if item is not None and item.title == "Use them":
+        store.confirm(values)
+        return current
+    return policy_consent.narrowed(current, ls.session.user_settings.agent)
+
+
 def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
     if not args:
         return {}
@@ -210,9 +234,10 @@ async def run_agent(ls: QwillServer, arg: dict[str, Any]) -> dict[str, Any]:
                              "applied": f"step {ev.step}: applied",
                              "rejected": f"step {ev.step}: rejected"}[ev.kind])
 
+    agent_settings = await _confirmed_policy(ls)
     runner = asyncio.ensure_future(ls.session.agent_runs.run(
         session, task, EditorApplier(ls, session), cancel=cancel,
-        approve_command=lambda c, w: _approve(ls, c, w), on_event=on_event))
+        approve_command=lambda c, w: _approve(ls, c, w), on_event=on_event, agent_settings=agent_settings))
     try:
         result = await asyncio.shield(runner)
     except asyncio.CancelledError:
