@@ -144,3 +144,7 @@ def test_untrusted_workspaces_cannot_redirect_code_or_widen_the_agent() -> None:
         assert (key in restricted) == sensitive, key
     # the executable the editor runs is a machine setting: no workspace can set it
     assert props["qwill.server.path"]["scope"] == props["qwill.server.extraArgs"]["scope"] == "machine"
+    # the agent's policy too: VS Code never takes it from a workspace's settings file
+    policy = [k for k in props if k.startswith(("qwill.agent.shell", "qwill.agent.sandbox", "qwill.agent.testCommand"))]
+    assert len(policy) == 6
+    assert all(props[k].get("scope") == "machine" for k in policy), policy
