@@ -275,6 +275,26 @@ class AgentSettings(_Section):
         True, description="Run agent commands in a sandbox: bubblewrap (no network, writes only in the workspace, "
                           "`.git` and editor settings read-only), else Landlock; off needs your confirmation."
     )
+    approval_mode: Literal["plan", "ask", "auto-edit", "yolo"] = Field(
+        "ask",
+        description=(
+            "How much the agent does without asking: `plan` (read-only; it proposes a plan you approve), "
+            "`ask` (edits reviewed, commands by policy), `auto-edit` (edits applied with checkpoints, "
+            "commands by policy), `yolo` (also runs what the policy would ask about; denied commands stay "
+            "denied)."
+        ),
+    )
+    constrain_tool_calls: bool = Field(
+        True,
+        description=(
+            "Local models: decode tool calls under a grammar built from the tools' schemas, so every "
+            "call parses and validates (prose stays free)."
+        ),
+    )
+    repo_map_tokens: int = Field(
+        1024, ge=0, le=16_384,
+        description="Tokens of repository map (files and their most referenced definitions) shown with the first task.",
+    )
 
 
 class ActionsSettings(_Section):

@@ -19,21 +19,26 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import AgentSettings, Settings
+from ..context.repo_map import build_repo_map
 from ..context.workspace_index import WorkspaceIndex
 from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
 from ..engine.chat import ChatFormat, ChatMessage, ChatTemplateError
+from ..engine.grammar import GrammarError
 from ..engine.worker import EngineWorker
 from .changes import ChangeSet
 from .checkpoints import Checkpoint, CheckpointError, CheckpointStore
+from .modes import ApprovalMode
 from .shell import ShellPolicy, Verdict
+from .tool_grammar import ToolGrammar, template_format, tool_grammar
 from .toolcalls import StreamingToolCallParser, ToolCall, tool_specs
-from .tools import TOOLS, TOOLS_BY_NAME, ToolContext, ToolError, call_tool
+from .tools import TOOLS, Tool, ToolContext, ToolError, call_tool, run_checks
+from .verify import CheckResult
 from .workspace import PathError, Staging, Workspace
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,7 @@ class AgentEvent:
     """One thing that happened in a run, for clients to show as it happens.
 
     kinds: start, step, text, tool_call, tool_result, changes, applied, rejected,
-    plan, stats, done, error.
+    checks (the project's tests ran), plan, plan_proposed, mode, stats, done, error.
     """
 
     kind: str
@@ -93,7 +98,9 @@ class StepStats:
 
 @dataclass
 class AgentResult:
-    reason: str  # done, max_steps, loop, cancelled, context_full, error
+    # done (finished; checks passed or there are none), plan (a plan proposed in plan mode
+    # and not carried out), max_steps, loop, cancelled, context_full, error
+    reason: str
     message: str
     steps: int
     stats: list[StepStats] = field(default_factory=list)
@@ -101,6 +108,10 @@ class AgentResult:
     malformed_calls: int = 0  # turns whose tool calls could not be read
     applied: int = 0
     rejected: int = 0
+    checks: str = ""  # the last check's summary
+    checks_passed: bool | None = None  # None: no checks ran
+    grammar: bool = False  # tool calls were constrained by a grammar
+    mode: str = "ask"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -116,8 +127,11 @@ Rules:
   without the line numbers read_file shows. For many changes in a small file, use write_file with its complete
   new content.
 - Make small, focused edits. Every edit is reviewed by the user; if one is rejected, do not repeat it.
-- After changing code, run the tests if there are any.
-- When the task is finished, answer with a short summary and no tool call."""
+- After each change the project's tests run by themselves and you see the result; fix what fails.
+- When the task is finished, call finish with a short summary."""
+
+PLAN_NOTE = ("\n\n(Plan mode: you can only read. Look at the code, write the steps with todo, then call "
+             "finish with the plan as the summary. Nothing is changed until the user approves it.)")
 
 FALLBACK_TOOLS = """
 
@@ -143,6 +157,8 @@ class AgentSession:
     store: CheckpointStore | None = None
     plan: list[Any] = field(default_factory=list)
     busy: bool = False
+    mode: ApprovalMode = ApprovalMode.ASK
+    last_checks: CheckResult | None = None
     failed_calls: set[str] = field(default_factory=set)  # for the "you tried this" nudge
     # files commands wrote outside review since the user last approved running the project's code
     unreviewed: set[str] = field(default_factory=set)
@@ -172,6 +188,8 @@ class AgentSession:
 
 
 CommandApprover = Callable[[str, str], Awaitable[bool]]
+# Shown a proposed plan; answers the mode to carry it out in, or None to stop there.
+PlanApprover = Callable[[str], Awaitable["ApprovalMode | None"]]
 EventSink = Callable[[AgentEvent], None]
 
 
@@ -196,17 +214,22 @@ class Agent:
     def __init__(self, worker: EngineWorker, settings: AgentSettings, applier: Applier, *,
                  approve_command: CommandApprover | None = None, on_event: EventSink | None = None,
                  context_size: int = 4096, symbol_index: WorkspaceIndex | None = None,
-                 fetch: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 fetch: Callable[[str], Awaitable[None]] | None = None,
+                 approve_plan: PlanApprover | None = None, extra_tools: Sequence[Tool] = ()) -> None:
         self.worker = worker
         self.settings = settings
         self.applier = applier
         self.approve_command = approve_command
+        self.approve_plan = approve_plan
         self.on_event = on_event or (lambda ev: None)
         self.context_size = context_size
         self.symbol_index = symbol_index
         self.fetch = fetch
-        self.tools = [t.schema() for t in TOOLS]
+        self.extra_tools = {t.name: t for t in extra_tools}
+        self.all_tools = [*TOOLS, *self.extra_tools.values()]
+        self.tools = [t.schema() for t in self.all_tools]
         self.specs = tool_specs(self.tools)
+        self._grammars: dict[tuple[str, bool], ToolGrammar | None] = {}
 
     # -- prompt --------------------------------------------------------------------
     def _format(self) -> ChatFormat:
@@ -234,21 +257,44 @@ class Agent:
         tools = self.tools if self._native_tools(fmt) else None
         return fmt.render(session.messages, tools=tools, add_generation_prompt=True)
 
-    @staticmethod
-    def _overview(session: AgentSession, task: str, limit: int = 60, attach_chars: int = 6000) -> str:
-        """Shown once with the first task: the workspace's files, and the text of the
-        files the task names (small models edit far better when they see them)."""
+    # -- grammar ---------------------------------------------------------------------
+    def _grammar(self, fmt: ChatFormat, mode: ApprovalMode) -> ToolGrammar | None:
+        """The grammar tool calls are decoded under (local engines; None: unconstrained)."""
+        engine = self.worker.engine
+        if not self.settings.constrain_tool_calls or not getattr(engine, "supports_grammar", False):
+            return None
+        key = (fmt.template, mode.read_only)
+        if key not in self._grammars:
+            tools = [t.schema() for t in self.all_tools if t.read_only or not mode.read_only]
+            try:
+                self._grammars[key] = tool_grammar(template_format(fmt.template), tools)
+            except GrammarError as exc:
+                log.warning("no tool-call grammar: %s", exc)
+                self._grammars[key] = None
+        return self._grammars[key]
+
+    def _overview(self, session: AgentSession, task: str, limit: int = 2000, attach_chars: int = 6000) -> str:
+        """Shown once with the first task: a map of the repository (files and their most
+        referenced definitions) and the text of the files the task names (small models
+        edit far better when they see them)."""
         files = []
         for rel in session.workspace.walk():
             files.append(rel)
-            if len(files) > limit:
+            if len(files) >= limit:
                 break
         if not files:
             return "\n\nThe workspace is empty."
-        more = "\n..." if len(files) > limit else ""
-        out = "\n\nFiles in the workspace:\n" + "\n".join(files[:limit]) + more
+
+        def read(rel: str) -> str | None:
+            try:
+                return session.workspace.read_live(rel)[0]
+            except (PathError, OSError, UnicodeDecodeError):
+                return None
+
+        repo_map = build_repo_map(files, read, token_budget=self.settings.repo_map_tokens)
+        out = "\n\nRepository map (files, and what they define, most used first):\n" + repo_map
         budget = attach_chars
-        for rel in files[:limit]:
+        for rel in files:
             if not re.search(rf"(?<![\w/.-]){re.escape(rel)}(?![\w/-])", task):
                 continue
             try:
@@ -305,9 +351,12 @@ class Agent:
             session.messages.append(self._system(session, fmt))
         elif self._compact(session, fmt):
             self._emit(session, "compacted", session.step)
-        session.messages.append(ChatMessage("user", task + (self._overview(session, task) if first_turn else "")))
-        result = AgentResult("done", "", 0)
-        self._emit(session, "start", session.step, task=task)
+        text = task + (self._overview(session, task) if first_turn else "")
+        if session.mode.read_only:
+            text += PLAN_NOTE
+        session.messages.append(ChatMessage("user", text))
+        result = AgentResult("done", "", 0, mode=session.mode.value)
+        self._emit(session, "start", session.step, task=task, mode=session.mode.value)
         history: list[list[str]] = []  # call keys per step, for loop detection
         errors: list[str] = []
         for _ in range(s.max_steps):
@@ -338,8 +387,12 @@ class Agent:
                                     f"of {self.context_size} tokens; start a new task or raise engine.contextSize")
             max_tokens = min(s.max_tokens_per_step, self.context_size - n_prompt - 1)
             stats = GenerationStats()
+            grammar = self._grammar(fmt, session.mode)
+            result.grammar = result.grammar or grammar is not None
             request = GenerationRequest(prompt, max_tokens=max_tokens, stop=fmt.stop,
-                                        temperature=s.temperature, slot="agent")
+                                        temperature=s.temperature, slot="agent",
+                                        grammar=grammar.gbnf if grammar else "",
+                                        grammar_triggers=grammar.triggers if grammar else ())
             parser = StreamingToolCallParser(self.specs)
             raw: list[str] = []
             try:
@@ -364,26 +417,34 @@ class Agent:
             text = "".join(raw)
             session.messages.append(ChatMessage("assistant", text))
 
-            if not parsed.calls:
-                if parsed.errors:
-                    result.malformed_calls += 1
-                    msg = ("Your tool call could not be read: " + "; ".join(parsed.errors[:3]) +
-                           '. Call a tool as <tool_call>{"name": ..., "arguments": {...}}</tool_call>.')
-                    self._append_results(session, fmt, [("error", msg)])
-                    errors.append(msg)
-                    if self._repeated(errors):
-                        return self._finish(session, result, "loop", "the model kept writing unreadable tool calls")
-                    continue
-                return self._finish(session, result, "done", parsed.text)
+            if not parsed.calls and parsed.errors:
+                result.malformed_calls += 1
+                msg = ("Your tool call could not be read: " + "; ".join(parsed.errors[:3]) +
+                       '. Call a tool as <tool_call>{"name": ..., "arguments": {...}}</tool_call>.')
+                self._append_results(session, fmt, [("error", msg)])
+                errors.append(msg)
+                if self._repeated(errors):
+                    return self._finish(session, result, "loop", "the model kept writing unreadable tool calls")
+                continue
 
-            calls = parsed.calls[: s.max_tool_calls_per_step]
-            result.tool_calls += len(calls)
+            # An answer without a tool call means the model thinks it is done: as `finish`.
+            calls = parsed.calls[: s.max_tool_calls_per_step] or [ToolCall("finish", {"summary": parsed.text})]
+            finishing = next((c for c in calls if c.name == "finish"), None)
+            calls = [c for c in calls if c.name != "finish"]
+            result.tool_calls += len(calls) + (1 if finishing is not None and parsed.calls else 0)
             outputs = await self._execute(session, step, record, calls, cancel, result)
-            if len(parsed.calls) > len(calls):
-                outputs.append(("note", f"only the first {len(calls)} tool calls of a turn are run; "
-                                        f"{len(parsed.calls) - len(calls)} were skipped"))
+            if len(parsed.calls) > s.max_tool_calls_per_step:
+                outputs.append(("note", f"only the first {s.max_tool_calls_per_step} tool calls of a turn are "
+                                        f"run; {len(parsed.calls) - s.max_tool_calls_per_step} were skipped"))
+            if finishing is not None and not any(o.startswith("error:") for _, o in outputs):
+                done = await self._finish_call(session, step, finishing, result, outputs, cancel)
+                if done is not None:
+                    return done
+            elif finishing is not None:
+                outputs.append(("finish", "error: not finished: a tool call of this turn failed; fix it first"))
             self._append_results(session, fmt, outputs)
-            history.append(sorted(c.key() for c in calls))
+            keys = sorted(c.key() for c in calls) + ([finishing.key()] if finishing is not None else [])
+            history.append(keys)
             errors.extend(o for name, o in outputs if o.startswith("error:"))
             if not any(o.startswith("error:") for _, o in outputs):
                 errors.append("")  # a clean step breaks an error streak
@@ -392,6 +453,49 @@ class Agent:
                 return self._finish(session, result, "loop", loop)
         return self._finish(session, result, "max_steps",
                             f"stopped after {s.max_steps} steps without finishing")
+
+    async def _finish_call(self, session: AgentSession, step: int, call: ToolCall, result: AgentResult,
+                           outputs: list[tuple[str, str]], cancel: CancelToken) -> AgentResult | None:
+        """The model says it is done: verify, then end the run (the result) or tell it why
+        not (appended to `outputs`, None). In plan mode the summary is the plan."""
+        summary = str(call.arguments.get("summary") or "").strip()
+        if session.mode is ApprovalMode.PLAN:
+            if not summary:
+                outputs.append(("finish", "error: write the plan in finish's summary"))
+                return None
+            self._emit(session, "plan_proposed", step, plan=summary)
+            mode = await self.approve_plan(summary) if self.approve_plan is not None else None
+            if mode is None or mode is ApprovalMode.PLAN:
+                return self._finish(session, result, "plan", summary)
+            session.mode = result.mode = mode
+            self._emit(session, "mode", step, mode=mode.value)
+            outputs.append(("finish", f"The user approved the plan. Carry it out now; every tool is available "
+                                      f"again (mode: {mode.value})."))
+            return None
+        checks = await self._run_checks(session, step, cancel)
+        if checks is not None and checks.blocks_finish:
+            outputs.append(("finish", f"error: not finished: {checks.summary()}\n{checks.output}\n"
+                                      "Fix the failures, then call finish again."))
+            return None
+        message = summary or "done"
+        if checks is not None:
+            message += f"\n[checks: {checks.summary()}]"
+        return self._finish(session, result, "done", message)
+
+    async def _run_checks(self, session: AgentSession, step: int, cancel: CancelToken) -> CheckResult | None:
+        """Run the project's tests (the configured command, else one found from its build
+        files), approved as `run_tests` is; None when it has none."""
+        if cancel.cancelled:
+            return None
+        checks = await run_checks(self._tool_context(session, Staging(session.workspace)))
+        if checks is not None:
+            self._emit_checks(session, step, checks)
+            session.last_checks = checks
+        return checks
+
+    def _emit_checks(self, session: AgentSession, step: int, checks: CheckResult) -> None:
+        self._emit(session, "checks", step, command=checks.command, passed=checks.passed, ran=checks.ran,
+                   noTests=checks.no_tests, summary=checks.summary(), output=checks.output[-4000:])
 
     def _stream_event(self, session: AgentSession, step: int, ev: Any) -> None:
         if ev.text:
@@ -403,23 +507,30 @@ class Agent:
     def _finish(self, session: AgentSession, result: AgentResult, reason: str, message: str) -> AgentResult:
         result.reason = reason
         result.message = message
+        if session.last_checks is not None:
+            result.checks = session.last_checks.summary()
+            result.checks_passed = session.last_checks.passed and session.last_checks.ran
         self._emit(session, "done", session.step, reason=reason, message=message,
                    steps=result.steps, toolCalls=result.tool_calls,
-                   applied=result.applied, rejected=result.rejected)
+                   applied=result.applied, rejected=result.rejected, checks=result.checks)
         return result
 
     # -- tools -------------------------------------------------------------------------
+    def _tool_context(self, session: AgentSession, staging: Staging) -> ToolContext:
+        s = self.settings
+        return ToolContext(session.workspace, staging, policy=policy_from_settings(s), test_command=s.test_command,
+                           command_timeout=s.command_timeout, sandbox=s.sandbox,
+                           approve_command=self.approve_command, plan=session.plan,
+                           symbol_index=self.symbol_index, fetch=self.fetch, unreviewed=session.unreviewed,
+                           mode=session.mode, extra_tools=self.extra_tools)
+
     async def _execute(self, session: AgentSession, step: int, record: StepRecord, calls: list[ToolCall],
                        cancel: CancelToken, result: AgentResult) -> list[tuple[str, str]]:
         ws = session.workspace
-        s = self.settings
         staged_by: dict[int, list[int]] = {}  # change-set index -> output indexes of its write calls
         outputs: list[tuple[str, str]] = []
         pending_writes: list[int] = []
-        ctx = ToolContext(ws, Staging(ws), policy=policy_from_settings(s), test_command=s.test_command,
-                          command_timeout=s.command_timeout, sandbox=s.sandbox,
-                          approve_command=self.approve_command, plan=session.plan,
-                          symbol_index=self.symbol_index, fetch=self.fetch, unreviewed=session.unreviewed)
+        ctx = self._tool_context(session, Staging(ws))
 
         async def flush() -> str:
             if not ctx.staging:
@@ -449,14 +560,23 @@ class Agent:
                              "arguments or use another tool, e.g. read_file to see the current text.)")
                 session.failed_calls.add(call.key())
             outputs.append((call.name, text))
-            tool = TOOLS_BY_NAME.get(call.name)
+            tool = next((t for t in self.all_tools if t.name == call.name), None)
             if tool is not None and tool.writes and not text.startswith("error:"):
                 pending_writes.append(len(outputs) - 1)
             if call.name == "todo" and not text.startswith("error:"):
                 self._emit(session, "plan", step, items=[{"text": p.text, "done": p.done} for p in ctx.plan])
             self._emit(session, "tool_result", step, name=call.name, ok=not text.startswith("error:"),
                        output=text[:4000])
+        applied_before = result.applied
         await flush()
+        if result.applied > applied_before:
+            checks = await self._run_checks(session, step, cancel)
+            if checks is not None and checks.ran and not checks.no_tests:
+                verdict = "pass" if checks.passed else "FAIL"
+                note = ("If the task is done, call finish with a short summary." if checks.passed
+                        else "Fix what fails.")
+                outputs.append(("checks", f"after your change the tests {verdict} ({checks.command}):\n"
+                                          f"{checks.output}\n{note}"))
         return outputs
 
     async def _land(self, session: AgentSession, step: int, record: StepRecord, staging: Staging,

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..context.workspace_index import WorkspaceIndex
+from .modes import ApprovalMode, effective_verdict
 from .shell import CommandResult, ShellPolicy, Verdict, run_command, sandbox_works
+from .verify import CheckResult, read_result, resolve_test_command
 from .workspace import PathError, Staging, Workspace
 
 MAX_READ_LINES = 250
@@ -59,6 +61,9 @@ class ToolContext:
     # the project's code (shared across the steps of a session): test runners ask while
     # there are any.
     unreviewed: set[str] = field(default_factory=set)
+    mode: ApprovalMode = ApprovalMode.ASK
+    # tools from elsewhere (MCP servers), by name
+    extra_tools: dict[str, Tool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class Tool:
     parameters: dict[str, Any]
     run: Callable[..., Awaitable[str]]
     writes: bool = False
+    # usable in plan mode: changes nothing and runs nothing
+    read_only: bool = False
 
     def schema(self) -> dict[str, Any]:
         return {"type": "function", "function": {
@@ -452,42 +459,52 @@ async def rename_file(ctx: ToolContext, path: str, new_path: str) -> str:
 
 
 # -- commands -------------------------------------------------------------------------
-async def _ask(ctx: ToolContext, command: str, why: str) -> None:
+async def _ask(ctx: ToolContext, command: str, why: str) -> bool:
+    """Ask the user (ToolError when declined or nobody can answer); True once they said
+    yes. In yolo what would be asked runs without asking (False: nobody looked)."""
+    if effective_verdict(Verdict.ASK, ctx.mode) is Verdict.ALLOW:
+        return False
     if ctx.approve_command is None:
         raise ToolError(f"command needs the user's approval and nobody can give it: {why}")
     if not await ctx.approve_command(command, why):
         raise ToolError("the user declined to run this command")
+    return True
 
 
 async def _run(ctx: ToolContext, command: str, *, configured: bool = False) -> str:
+    note, result = await _run_result(ctx, command, configured=configured)
+    return (note + "\n" if note else "") + result.render()
+
+
+async def _run_result(ctx: ToolContext, command: str, *, configured: bool = False) -> tuple[str, CommandResult]:
     """Check `command` against the policy (a configured test command is the user's own
-    text, but it still runs the project's code), ask when it says so, run it."""
+    text, but it still runs the project's code), ask when it says so (not in yolo), run
+    it; the note of edits applied first, and the result."""
     import asyncio
 
     if not isinstance(command, str) or "\x00" in command:
         raise ToolError("the command contains a NUL byte; write it without one")
     root = ctx.workspace.root
+    if ctx.mode.read_only:
+        raise ToolError("plan mode is read-only: commands do not run until the user approves the plan")
     sandboxed = ctx.sandbox and sandbox_works(root)
     approved = False
     writes: list[str] = []
     if configured:
         if not sandboxed:
-            await _ask(ctx, command, "the configured test command runs the project's code, and no sandbox is "
-                                     "available to confine it")
-            approved = True
+            approved = await _ask(ctx, command, "the configured test command runs the project's code, and no "
+                                                "sandbox is available to confine it")
         elif ctx.unreviewed:
-            await _ask(ctx, command, "the configured test command runs the project's code, and files were "
-                                     "written outside review since you last approved: "
-                                     + ", ".join(sorted(ctx.unreviewed)[:5]))
-            approved = True
+            approved = await _ask(ctx, command, "the configured test command runs the project's code, and files "
+                                                "were written outside review since you last approved: "
+                                                + ", ".join(sorted(ctx.unreviewed)[:5]))
     else:
         decision = ctx.policy.check(command, root, sandboxed=sandboxed, unreviewed=ctx.unreviewed)
-        if decision.verdict is Verdict.DENY:
+        if decision.verdict is Verdict.DENY:  # no mode overrides a deny
             raise ToolError(f"command refused: {decision.explain()}")
         if decision.verdict is Verdict.ASK:
-            await _ask(ctx, command, decision.explain())
-            approved = True
-        else:
+            approved = await _ask(ctx, command, decision.explain())
+        if not approved:
             writes = decision.writes
     if approved:
         ctx.unreviewed.clear()  # you saw the command (and the files it names) and let it run
@@ -498,7 +515,20 @@ async def _run(ctx: ToolContext, command: str, *, configured: bool = False) -> s
         run_command, command, root, timeout=ctx.command_timeout, max_output=ctx.max_output,
         sandbox=ctx.sandbox)
     ctx.unreviewed.update(writes)  # what an allowed line created was not reviewed
-    return (note + "\n" if note else "") + result.render()
+    return note, result
+
+
+async def run_checks(ctx: ToolContext) -> CheckResult | None:
+    """The project's tests (configured, else found from its build files) as a CheckResult,
+    approved like `run_tests`; None when the project has none."""
+    found = resolve_test_command(ctx.workspace.root, ctx.test_command)
+    if found is None:
+        return None
+    try:
+        _, result = await _run_result(ctx, found.command, configured=found.source == "settings")
+    except ToolError as exc:
+        return CheckResult(found.command, False, str(exc), ran=False)
+    return read_result(found.command, result.exit_code, result.output)
 
 
 async def run_command_tool(ctx: ToolContext, command: str) -> str:
@@ -506,13 +536,22 @@ async def run_command_tool(ctx: ToolContext, command: str) -> str:
 
 
 async def run_tests(ctx: ToolContext) -> str:
-    if not ctx.test_command:
-        raise ToolError("no test command is configured (setting agent.testCommand)")
-    out = await _run(ctx, ctx.test_command, configured=True)
-    if re.search(r"\bno tests ran\b|\bcollected 0 items\b|\bNo tests found\b", out):
+    found = resolve_test_command(ctx.workspace.root, ctx.test_command)
+    if found is None:
+        raise ToolError("this project has no tests Qwill can find (no test files, no test script; setting "
+                        "agent.testCommand): check the change with read_file, or call finish")
+    # A configured command is the user's own text; a discovered one passes the policy like any.
+    note, result = await _run_result(ctx, found.command, configured=found.source == "settings")
+    out = (note + "\n" if note else "") + result.render()
+    if read_result(found.command, result.exit_code, result.output).no_tests:
         out += ("\n(The project has no tests yet, so running them again tells nothing new: check the "
-                "change with read_file, add a test if the task asks for one, or finish with a summary.)")
+                "change with read_file, add a test if the task asks for one, or call finish.)")
     return out
+
+
+async def finish(ctx: ToolContext, summary: str) -> str:
+    """The loop ends the run on this call once the checks pass (see agent.loop)."""
+    return summary
 
 
 async def todo(ctx: ToolContext, items: list[str]) -> str:
@@ -529,13 +568,13 @@ async def todo(ctx: ToolContext, items: list[str]) -> str:
 
 TOOLS: list[Tool] = [
     Tool("read_file", "Read a file (numbered lines). Optional 1-based line range.",
-         _obj({"path": _S, "start_line": _I, "end_line": _I}, ["path"]), read_file),
+         _obj({"path": _S, "start_line": _I, "end_line": _I}, ["path"]), read_file, read_only=True),
     Tool("list_files", "List files under a directory, optionally filtered by a glob pattern.",
-         _obj({"path": _S, "pattern": _S}, []), list_files),
+         _obj({"path": _S, "pattern": _S}, []), list_files, read_only=True),
     Tool("grep", "Search file contents with a regular expression.",
-         _obj({"pattern": _S, "path": _S, "glob": _S}, ["pattern"]), grep),
+         _obj({"pattern": _S, "path": _S, "glob": _S}, ["pattern"]), grep, read_only=True),
     Tool("find_symbol", "Find where a function, class or variable is defined.",
-         _obj({"name": _S}, ["name"]), find_symbol),
+         _obj({"name": _S}, ["name"]), find_symbol, read_only=True),
     Tool("edit_file", "Replace old_text (copied exactly from the file, matching once) with new_text.",
          _obj({"path": _S, "old_text": _S, "new_text": _S}, ["path", "old_text", "new_text"]),
          edit_file, writes=True),
@@ -555,7 +594,10 @@ TOOLS: list[Tool] = [
          _obj({"command": _S}, ["command"]), run_command_tool),
     Tool("run_tests", "Run the project's tests.", _obj({}, []), run_tests),
     Tool("todo", "Write the plan as a checklist; mark finished items with [x].",
-         _obj({"items": {"type": "array", "items": _S}}, ["items"]), todo),
+         _obj({"items": {"type": "array", "items": _S}}, ["items"]), todo, read_only=True),
+    Tool("finish", "Call when the task is done, with a short summary of what changed. The project's checks "
+         "run first: if they fail you are told why and go on.",
+         _obj({"summary": _S}, ["summary"]), finish, read_only=True),
 ]
 TOOLS_BY_NAME = {t.name: t for t in TOOLS}
 
@@ -569,9 +611,13 @@ def validate(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
     unknown = [k for k in args if k not in props]
     clean = {k: v for k, v in args.items() if k in props}
     for k, v in clean.items():
-        t = props[k].get("type")
+        t = props[k].get("type") if isinstance(props[k], dict) else None
+        if not isinstance(t, str):  # a union of types (MCP schemas): left to the tool
+            continue
         ok = {"string": isinstance(v, str), "integer": isinstance(v, int) and not isinstance(v, bool),
-              "array": isinstance(v, list), "boolean": isinstance(v, bool)}.get(t, True)
+              "number": isinstance(v, (int, float)) and not isinstance(v, bool),
+              "object": isinstance(v, dict), "array": isinstance(v, list),
+              "boolean": isinstance(v, bool)}.get(t, True)
         if not ok:
             raise ToolError(f"{tool.name}: {k} must be a {t}, got {type(v).__name__}")
     if unknown and not clean and missing:
@@ -581,9 +627,13 @@ def validate(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
 
 async def call_tool(ctx: ToolContext, name: str, args: dict[str, Any]) -> str:
     """Run one tool; errors come back as ToolError with a message for the model."""
-    tool = TOOLS_BY_NAME.get(name)
+    tool = TOOLS_BY_NAME.get(name) or ctx.extra_tools.get(name)
     if tool is None:
-        raise ToolError(f"unknown tool {name!r}; the tools are: {', '.join(TOOLS_BY_NAME)}")
+        names = [*TOOLS_BY_NAME, *ctx.extra_tools]
+        raise ToolError(f"unknown tool {name!r}; the tools are: {', '.join(names)}")
+    if ctx.mode.read_only and not tool.read_only:
+        raise ToolError(f"plan mode is read-only: {name} is not available until the user approves the plan; "
+                        "write the plan with todo and call finish with it")
     clean = validate(tool, args)
     try:
         return await tool.run(ctx, **clean)

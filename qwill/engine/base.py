@@ -96,6 +96,12 @@ class GenerationRequest:
     kv_shift: bool = False
     # A fill-in-the-middle prompt (instead of `prompt`), rendered by the engine.
     fim: FimParts | None = None
+    # A GBNF grammar (llama.cpp's format) that constrains decoding. With `grammar_triggers`
+    # it is lazy: text stays free until one of the triggers is generated, and the grammar
+    # then applies from that trigger on (how tool calls are constrained while prose is
+    # not). Engines that cannot constrain decoding ignore it (`Engine.supports_grammar`).
+    grammar: str = ""
+    grammar_triggers: tuple[str, ...] = ()
 
     def rendered(self, template: FimTemplate | None) -> GenerationRequest:
         """This request with its FIM parts rendered by `template` into the prompt and the

@@ -11,8 +11,10 @@ and generation checks the cancel token before every token.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,6 +143,8 @@ class LlamaEngine:
 
     # prompts evaluated ahead of time stay in this engine's KV cache (see warm-up)
     local_kv_cache = True
+    # GenerationRequest.grammar constrains decoding (llama.cpp's grammar sampler)
+    supports_grammar = True
 
     def __init__(self, path: Path, header: GGUFHeader, options: LlamaOptions,
                  *, fim_template: str = "", verbose: bool = False) -> None:
@@ -347,7 +351,7 @@ class LlamaEngine:
             stats.prompt_seconds = time.perf_counter() - t0
             return
         stats.prompt_seconds = time.perf_counter() - t0
-        sampler = self.llm._init_sampler(temp=request.temperature, repeat_penalty=1.0)
+        sampler = self._sampler(request)
         matcher = StopMatcher(request.stop)
         pending = b""
         t1 = time.perf_counter()
@@ -400,6 +404,43 @@ class LlamaEngine:
                 yield tail
         finally:
             stats.generate_seconds = time.perf_counter() - t1
+
+    # -- sampling ----------------------------------------------------------------------
+    def _sampler(self, request: GenerationRequest) -> Any:
+        """The sampler chain for a request: llama-cpp-python's own, or with the request's
+        grammar in front of it (lazy when the request names triggers)."""
+        if not request.grammar:
+            return self.llm._init_sampler(temp=request.temperature, repeat_penalty=1.0)
+        from llama_cpp._internals import LlamaSampler
+
+        lib = self._llama_cpp
+        vocab = lib.llama_model_get_vocab(self.llm.model)
+        grammar = request.grammar.encode("utf-8")
+        if request.grammar_triggers:
+            # llama.cpp matches the patterns against all text generated so far and starts the
+            # grammar at the first group; a trigger that is one token also triggers by id.
+            alternatives = "|".join(re.escape(t) for t in request.grammar_triggers)
+            patterns = (ctypes.c_char_p * 1)(f"^[\\s\\S]*?({alternatives})[\\s\\S]*".encode())
+            ids = [t[0] for t in (self.llm.tokenize(w.encode("utf-8"), add_bos=False, special=True)
+                                  for w in request.grammar_triggers) if len(t) == 1]
+            token_array = (lib.llama_token * max(1, len(ids)))(*ids)
+            native = lib.llama_sampler_init_grammar_lazy_patterns(vocab, grammar, b"root", patterns, 1,
+                                                                  token_array, len(ids))
+        else:
+            native = lib.llama_sampler_init_grammar(vocab, grammar, b"root")
+        if not native:
+            raise EngineError("the grammar for this request does not parse (llama.cpp refused it)")
+        sampler = LlamaSampler()
+        lib.llama_sampler_chain_add(sampler.sampler, native)
+        if request.temperature <= 0.0:
+            sampler.add_greedy()
+        else:
+            sampler.add_top_k(40)
+            sampler.add_top_p(0.95, 1)
+            sampler.add_min_p(0.05, 1)
+            sampler.add_temp(request.temperature)
+            sampler.add_dist(lib.LLAMA_DEFAULT_SEED)
+        return sampler
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -134,7 +134,9 @@ async def test_history_is_append_only_and_prompts_extend_each_other(repo: Path, 
         assert prompts[i + 1].startswith(prompts[i] + outputs[i]), f"step {i + 2} rewrote history"
     # the tool list is rendered once, in the system turn, the same bytes every step
     assert prompts[0].count('"name": "edit_file"') == 1
-    assert "Files in the workspace:\nREADME.md\ngeo.py" in prompts[0]  # once, with the first task
+    # the repository map, once, with the first task
+    assert "Repository map (files, and what they define, most used first):\ngeo.py:\n  def area(r):\n" \
+        "Other files: README.md" in prompts[0]
     assert all(r.slot == "agent" for r in h.engine.history)
     assert [s.step for s in result.stats] == [1, 2, 3, 4]
     stats = h.kinds("stats")

@@ -259,7 +259,7 @@ async def test_run_command_policy_and_output(ws: Workspace) -> None:
 
 async def test_run_tests_uses_the_configured_command(ws: Workspace) -> None:
     ctx = ctx_for(ws)
-    with pytest.raises(ToolError, match="no test command"):
+    with pytest.raises(ToolError, match="no tests Qwill can find"):
         await call_tool(ctx, "run_tests", {})
     ctx.test_command = "echo tests ran; exit 3"
     out = await call_tool(ctx, "run_tests", {})

@@ -1,0 +1,128 @@
+"""Checks that tell the agent (and the user) whether a change works: the project's
+test command, from settings or discovered from the project's own files.
+
+Discovery reads build files only (`pyproject.toml`, `package.json`, `go.mod`,
+`Cargo.toml`, a `Makefile` with a `test` target) and yields one of a fixed set
+of commands; the command still passes the shell policy like any other, since
+what it runs (the tests, a package script) is workspace code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+# Directories never searched for test files.
+_SKIP = {".git", "node_modules", ".venv", "venv", "__pycache__", "build", "dist", "target", ".tox"}
+_PY_TEST_FILE = re.compile(r"(^test_.*\.py$)|(^.*_test\.py$)")
+_NPM_PLACEHOLDER = "no test specified"
+
+
+@dataclass(frozen=True)
+class TestCommand:
+    command: str
+    source: str  # "settings", or the file it was discovered from
+
+
+def _python_tests(root: Path, limit: int = 2000) -> bool:
+    seen = 0
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            entries = list(d.iterdir())
+        except OSError:
+            continue
+        for p in entries:
+            seen += 1
+            if seen > limit:
+                return False
+            if p.is_dir() and not p.is_symlink():
+                if p.name not in _SKIP and not p.name.startswith("."):
+                    stack.append(p)
+            elif _PY_TEST_FILE.match(p.name):
+                return True
+    return False
+
+
+def _pytest_command() -> str:
+    if shutil.which("pytest"):
+        return "pytest -q"
+    return "python3 -m pytest -q" if shutil.which("python3") else "python -m pytest -q"
+
+
+def _make_has_test(makefile: Path) -> bool:
+    try:
+        text = makefile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^test\s*:", text, re.M) is not None
+
+
+def discover_test_command(root: Path) -> TestCommand | None:
+    """The command that runs this project's tests, from its build files; None if it has
+    no tests Qwill can find."""
+    pkg = root / "package.json"
+    if pkg.is_file():
+        try:
+            scripts = json.loads(pkg.read_text(encoding="utf-8")).get("scripts") or {}
+        except (OSError, ValueError, AttributeError):
+            scripts = {}
+        test = scripts.get("test") if isinstance(scripts, dict) else None
+        if isinstance(test, str) and test.strip() and _NPM_PLACEHOLDER not in test:
+            return TestCommand("npm test", "package.json")
+    for marker in ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "setup.py"):
+        if (root / marker).is_file() and _python_tests(root):
+            return TestCommand(_pytest_command(), marker)
+    if (root / "go.mod").is_file():
+        return TestCommand("go test ./...", "go.mod")
+    if (root / "Cargo.toml").is_file():
+        return TestCommand("cargo test", "Cargo.toml")
+    for name in ("Makefile", "makefile", "GNUmakefile"):
+        if (root / name).is_file() and _make_has_test(root / name):
+            return TestCommand("make test", name)
+    if _python_tests(root):  # a plain folder of Python modules and test files
+        return TestCommand(_pytest_command(), "test files")
+    return None
+
+
+def resolve_test_command(root: Path, configured: str) -> TestCommand | None:
+    if configured.strip():
+        return TestCommand(configured.strip(), "settings")
+    return discover_test_command(root)
+
+
+_NO_TESTS = re.compile(r"\bno tests ran\b|\bcollected 0 items\b|\bNo tests found\b|\bno test files\b|"
+                       r"\brunning 0 tests\b", re.I)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    command: str
+    passed: bool
+    output: str  # the tail the model is shown
+    no_tests: bool = False
+    ran: bool = True  # False: refused by the policy or the user (output says why)
+
+    @property
+    def blocks_finish(self) -> bool:
+        """Failing tests keep the run going; no tests, or checks that could not run, do not."""
+        return self.ran and not self.passed and not self.no_tests
+
+    def summary(self) -> str:
+        if not self.ran:
+            return f"`{self.command}` did not run: {self.output[:160]}"
+        if self.no_tests:
+            return f"`{self.command}` found no tests"
+        last = next((ln for ln in reversed(self.output.strip().splitlines()) if ln.strip()), "")
+        return f"`{self.command}` {'passed' if self.passed else 'failed'}" + (f": {last.strip()[:160]}" if last else "")
+
+
+def read_result(command: str, exit_code: int | None, output: str, limit: int = 2500) -> CheckResult:
+    """What a test run says: passed, failed, or no tests at all (pytest's exit 5)."""
+    no_tests = exit_code == 5 or (bool(_NO_TESTS.search(output)) and exit_code != 0)
+    tail = output if len(output) <= limit else "[...]\n" + output[-limit:]
+    return CheckResult(command, exit_code == 0, tail, no_tests)
