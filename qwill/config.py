@@ -240,6 +240,18 @@ class ContextSettings(_Section):
     )
 
 
+class McpServerSettings(_Section):
+    """One MCP server, in the shape other MCP clients use: `command`/`args`/`env` for a
+    server the agent starts (stdio), or `url`/`headers` for one it connects to
+    (streamable HTTP)."""
+
+    command: str = Field("", description="stdio: the program that runs the server.")
+    args: list[str] = Field(default_factory=list, description="stdio: its arguments.")
+    env: dict[str, str] = Field(default_factory=dict, description="stdio: extra environment variables.")
+    url: str = Field("", description="streamable HTTP: the server's endpoint, e.g. `http://127.0.0.1:8000/mcp`.")
+    headers: dict[str, str] = Field(default_factory=dict, description="streamable HTTP: request headers.")
+
+
 class AgentSettings(_Section):
     max_steps: int = Field(25, ge=1, le=500, description="Most model turns (steps) in one agent run.")
     max_tool_calls_per_step: int = Field(
@@ -289,6 +301,21 @@ class AgentSettings(_Section):
         description=(
             "Local models: decode tool calls under a grammar built from the tools' schemas, so every "
             "call parses and validates (prose stays free)."
+        ),
+    )
+    mcp_servers: dict[str, McpServerSettings] = Field(
+        default_factory=dict,
+        description=(
+            "MCP servers whose tools the agent may use: `{\"name\": {\"command\", \"args\", \"env\"}}` (stdio) "
+            "or `{\"name\": {\"url\", \"headers\"}}` (streamable HTTP). Each call is asked about unless "
+            "`mcpAllow` allows it."
+        ),
+    )
+    mcp_allow: list[str] = Field(
+        default_factory=list,
+        description=(
+            "MCP tools the agent may call without asking: a server name (all its tools) or `server/tool`. "
+            "Read from user settings only."
         ),
     )
     repo_map_tokens: int = Field(

@@ -57,7 +57,11 @@ VSCODE_CLIENT_SETTINGS: dict[str, dict[str, Any]] = {
 
 # Settings a cloned repository must not choose for you: where your code is sent and what the
 # agent may run. VS Code ignores them in the workspace settings of an untrusted workspace.
-RESTRICTED_PREFIXES = ("qwill.agent.shell", "qwill.agent.sandbox", "qwill.agent.testCommand")
+RESTRICTED_PREFIXES = ("qwill.agent.shell", "qwill.agent.sandbox", "qwill.agent.testCommand",
+                       "qwill.agent.mcp", "qwill.agent.approvalMode")
+# Settings only the user's own settings may hold (VS Code: "application" scope, never a
+# workspace's): what the agent may do without asking.
+USER_ONLY = ("qwill.agent.mcpAllow", "qwill.agent.approvalMode")
 RESTRICTED_SUFFIXES = (".backend", ".url", ".apiKey", ".apiKeyEnv", ".caBundle")
 # The agent's policy is yours alone: VS Code reads these only from user (or remote
 # machine) settings, never from a workspace's .vscode/settings.json; the server asks
@@ -112,6 +116,8 @@ def _server_properties(*, markdown: bool) -> dict[str, dict[str, Any]]:
                 entry[field] = prop[field]
         entry["default"] = defaults[key]
         entry["markdownDescription" if markdown else "description"] = prop.get("description", "")
+        if markdown and key in USER_ONLY:
+            entry["scope"] = "application"
         out[key] = entry
     return out
 

@@ -140,8 +140,11 @@ def test_untrusted_workspaces_cannot_redirect_code_or_widen_the_agent() -> None:
     assert restricted <= set(props)
     for key in props:
         sensitive = key.split(".")[-1] in {"url", "apiKey", "apiKeyEnv", "caBundle", "backend"} or \
-            key.startswith(("qwill.agent.shell", "qwill.agent.sandbox", "qwill.agent.testCommand"))
+            key.startswith(("qwill.agent.shell", "qwill.agent.sandbox", "qwill.agent.testCommand",
+                            "qwill.agent.mcp", "qwill.agent.approvalMode"))
         assert (key in restricted) == sensitive, key
+    # what the agent may do without asking is set in the user's own settings only
+    assert props["qwill.agent.mcpAllow"]["scope"] == props["qwill.agent.approvalMode"]["scope"] == "application"
     # the executable the editor runs is a machine setting: no workspace can set it
     assert props["qwill.server.path"]["scope"] == props["qwill.server.extraArgs"]["scope"] == "machine"
     # the agent's policy too: VS Code never takes it from a workspace's settings file
