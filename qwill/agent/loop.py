@@ -35,7 +35,7 @@ from .changes import ChangeSet
 from .checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from .modes import ApprovalMode
 from .shell import ShellPolicy, Verdict
-from .tool_grammar import ToolGrammar, template_format, tool_grammar
+from .toolcall_formats import ToolGrammar, grammar_for, template_format
 from .toolcalls import StreamingToolCallParser, ToolCall, tool_specs
 from .tools import TOOLS, Tool, ToolContext, ToolError, call_tool, run_checks
 from .verify import CheckResult
@@ -261,13 +261,13 @@ class Agent:
     def _grammar(self, fmt: ChatFormat, mode: ApprovalMode) -> ToolGrammar | None:
         """The grammar tool calls are decoded under (local engines; None: unconstrained)."""
         engine = self.worker.engine
-        if not self.settings.constrain_tool_calls or not getattr(engine, "supports_grammar", False):
+        if not self.settings.constrain_tool_calls or engine is None or not engine.supports_grammar:
             return None
         key = (fmt.template, mode.read_only)
         if key not in self._grammars:
             tools = [t.schema() for t in self.all_tools if t.read_only or not mode.read_only]
             try:
-                self._grammars[key] = tool_grammar(template_format(fmt.template), tools)
+                self._grammars[key] = grammar_for(template_format(fmt.template), tools)
             except GrammarError as exc:
                 log.warning("no tool-call grammar: %s", exc)
                 self._grammars[key] = None

@@ -127,7 +127,7 @@ class McpConnection:
         self.problem = ""  # why the server is not usable (empty while it is)
         self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
+        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
 
     def _stderr_tail(self, limit: int = 600) -> str:
         try:

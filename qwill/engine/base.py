@@ -169,6 +169,8 @@ class Engine(Protocol):
     fim: FimTemplate | None
     # prompts evaluated ahead of time stay in this engine's KV cache (worth a warm-up)
     local_kv_cache: bool
+    # GenerationRequest.grammar constrains its decoding (llama.cpp's grammar sampler)
+    supports_grammar: bool
     # told about failures of the engine's server or process (a message) and the first
     # success after one (None), on the engine thread
     problem_listeners: list[ProblemListener]

@@ -25,6 +25,8 @@ class FakeEngine:
 
     # prompts evaluated ahead of time stay in this engine's KV cache (see warm-up)
     local_kv_cache = True
+    # a grammar is recorded with the request (`history`), not enforced: tests script the output
+    supports_grammar = False
 
     def __init__(self, responses: list[str] | None = None, *, delay: float = 0.0,
                  default: str = "", fim_template: str = "qwen") -> None:

@@ -87,13 +87,14 @@ def json_schema_rules(schema: Mapping[str, Any], name: str) -> str:
         from llama_cpp.llama_grammar import SchemaConverter
     except ImportError as exc:  # pragma: no cover - llama-cpp-python is a dependency
         raise GrammarError(f"llama-cpp-python's grammar converter is missing: {exc}") from None
-    conv = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    converter: Any = SchemaConverter  # untyped upstream
+    conv = converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
     try:
         resolved = conv.resolve_refs(json.loads(json.dumps(schema)), "")
         entry = conv.visit(resolved, name)
     except Exception as exc:  # the converter raises bare exceptions on what it cannot express
         raise GrammarError(f"schema not expressible as a grammar: {exc}") from None
-    rules = conv.format_grammar()
+    rules = str(conv.format_grammar())
     if entry != name:  # a primitive schema resolves to a shared rule (`integer`, `string`)
         rules += f"\n{name} ::= {entry}"
     return rules

@@ -114,6 +114,7 @@ class IsolatedEngine:
 
     # prompts evaluated ahead of time stay in this engine's KV cache (see warm-up)
     local_kv_cache = True
+    supports_grammar = True  # the child is a LlamaEngine
 
     def __init__(self, settings: EngineSettings, *, fim_override: str = "auto",
                  progress: ProgressFn | None = None) -> None:

@@ -411,7 +411,7 @@ class LlamaEngine:
         grammar in front of it (lazy when the request names triggers)."""
         if not request.grammar:
             return self.llm._init_sampler(temp=request.temperature, repeat_penalty=1.0)
-        from llama_cpp._internals import LlamaSampler
+        from llama_cpp import _internals
 
         lib = self._llama_cpp
         vocab = lib.llama_model_get_vocab(self.llm.model)
@@ -430,7 +430,8 @@ class LlamaEngine:
             native = lib.llama_sampler_init_grammar(vocab, grammar, b"root")
         if not native:
             raise EngineError("the grammar for this request does not parse (llama.cpp refused it)")
-        sampler = LlamaSampler()
+        sampler: Any = _internals.LlamaSampler  # untyped upstream
+        sampler = sampler()
         lib.llama_sampler_chain_add(sampler.sampler, native)
         if request.temperature <= 0.0:
             sampler.add_greedy()

@@ -9,9 +9,13 @@ module with a `ToolCallFormat` subclass, added to `FORMATS` where its markers sh
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from .base import ParseResult, ToolCall, ToolCallFormat, ToolSpecs
 from .deepseek import DeepSeek
 from .fenced import Fenced
+from .grammar import ToolGrammar
 from .hermes import Hermes
 from .llama3 import Llama3
 from .mistral import Mistral
@@ -48,5 +52,23 @@ def extract(text: str, specs: ToolSpecs) -> ParseResult:
     return ParseResult(text=text.strip())
 
 
-__all__ = ["CLOSERS", "FORMATS", "MARKERS", "ParseResult", "ToolCall", "ToolCallFormat",
-           "ToolSpecs", "extract", "get"]
+def template_format(template: str) -> str:
+    """The format a chat template teaches its model to call tools in (`hermes` when it
+    shows none: Qwill's own tool prompt asks for Hermes calls)."""
+    if "<function=" in template and "<parameter=" in template:
+        return Qwen3XML.name
+    for fmt in (Hermes(), Mistral(), Llama3()):
+        if any(m in template for m in fmt.markers):
+            return fmt.name
+    return Hermes.name
+
+
+def grammar_for(name: str, tools: Sequence[Mapping[str, Any]]) -> ToolGrammar | None:
+    """The grammar of calls in format `name` to `tools`; None for a format without one."""
+    if not tools:
+        return None
+    return get(name).grammar(tools)
+
+
+__all__ = ["CLOSERS", "FORMATS", "MARKERS", "ParseResult", "ToolCall", "ToolCallFormat", "ToolGrammar",
+           "ToolSpecs", "extract", "get", "grammar_for", "template_format"]

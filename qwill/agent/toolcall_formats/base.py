@@ -4,11 +4,12 @@ interface, and the JSON call-object reading several formats use."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import lenient_json
+from .grammar import ToolGrammar
 
 ToolSpecs = Mapping[str, Mapping[str, Any]]  # tool name -> JSON schema of its parameters
 
@@ -56,6 +57,11 @@ class ToolCallFormat:
         return None
 
     def extract_unmarked(self, text: str, specs: ToolSpecs) -> ParseResult | None:
+        return None
+
+    def grammar(self, tools: Sequence[Mapping[str, Any]]) -> ToolGrammar | None:
+        """A grammar every call of this format to `tools` satisfies (see grammar.py), or
+        None when the format has none (its calls are then decoded unconstrained)."""
         return None
 
 

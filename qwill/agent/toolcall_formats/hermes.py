@@ -8,10 +8,12 @@ with ``<function=`` is read by qwen3_xml.py. A block left open ends at the next
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from . import qwen3_xml
 from .base import ParseResult, ToolCall, ToolCallFormat, ToolSpecs, json_calls
+from .grammar import ToolGrammar, json_object_calls, merge_rules
 
 _BLOCK = re.compile(r"<tool_call>(.*?)(</tool_call>|(?=<tool_call>)|\Z)", re.S)
 
@@ -41,3 +43,17 @@ class Hermes(ToolCallFormat):
         prose.append(text[pos:])
         res.text = "".join(prose).replace("</tool_call>", "").strip()
         return res
+
+    def grammar(self, tools: Sequence[Mapping[str, Any]]) -> ToolGrammar:
+        """`<tool_call>\\n{"name": …, "arguments": {…}}\\n</tool_call>`, one or more.
+
+        Small Qwen2.5 models often write the same call object in a ```json fence or bare
+        at the start of a line instead; those openings are constrained the same way."""
+        rules, loose = json_object_calls(tools, "arguments")
+        gbnf = merge_rules(
+            rules,
+            'block ::= "<tool_call>" "\\n"? call "\\n"? "</tool_call>"',
+            'fence ::= "```json" "\\n" call "\\n"? "```"',
+            'root ::= block ( "\\n"* block )* | fence ( "\\n"* fence )* | call',
+        )
+        return ToolGrammar(self.name, gbnf, ("<tool_call>", "```json", '{"name"'), tuple(loose))

@@ -9,10 +9,12 @@ exactly one tool) and carries arguments, so JSON in prose stays prose.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .. import lenient_json
 from .base import ParseResult, ToolCall, ToolCallFormat, ToolSpecs, json_calls, looks_like_call
+from .grammar import ToolGrammar, json_object_calls, literal, merge_rules
 
 _TAG = "<|python_tag|>"
 
@@ -60,3 +62,9 @@ class Llama3(ToolCallFormat):
         if not calls:
             return None
         return ParseResult(text[:start].strip(), calls, errors)
+
+    def grammar(self, tools: Sequence[Mapping[str, Any]]) -> ToolGrammar:
+        """`<|python_tag|>{"name": …, "parameters": {…}}` (Llama 3.1's JSON tool calling)."""
+        rules, loose = json_object_calls(tools, "parameters")
+        root = f'root ::= {literal(_TAG)} space call ( ";" space call )*'
+        return ToolGrammar(self.name, merge_rules(rules, root), (_TAG,), tuple(loose))

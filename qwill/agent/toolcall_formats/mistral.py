@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from .. import lenient_json
 from .base import ParseResult, ToolCall, ToolCallFormat, ToolSpecs, json_calls
+from .grammar import ToolGrammar, json_object_calls, merge_rules
 
 _TAG = "[TOOL_CALLS]"
 
@@ -44,3 +46,9 @@ class Mistral(ToolCallFormat):
         i = text.find(_TAG)
         calls, errors = _calls(text[i + len(_TAG):])
         return ParseResult(text[:i].strip(), calls, errors)
+
+    def grammar(self, tools: Sequence[Mapping[str, Any]]) -> ToolGrammar:
+        """`[TOOL_CALLS][{"name": …, "arguments": {…}}, …]`."""
+        rules, loose = json_object_calls(tools, "arguments")
+        root = 'root ::= "[TOOL_CALLS]" space "[" space call ( "," space call )* "]" space'
+        return ToolGrammar(self.name, merge_rules(rules, root), (_TAG,), tuple(loose))

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from ...engine.grammar import GrammarError, rule_name, text_without
 from . import llama3
-from .base import ParseResult, ToolCall, ToolCallFormat, ToolSpecs, json_calls, string_params
+from .base import ParseResult, ToolCall, ToolCallFormat, ToolSpecs, json_calls, schema_type, string_params
+from .grammar import ToolGrammar, arguments_rules, functions, literal, merge_rules
 
 _QWEN_PARAM = re.compile(r"<parameter=([^>\n]+)>")
 _END_PARAM = "</parameter>"
@@ -86,3 +89,36 @@ class Qwen3XML(ToolCallFormat):
             res.calls += calls
             res.errors += errors
         return res
+
+    def grammar(self, tools: Sequence[Mapping[str, Any]]) -> ToolGrammar:
+        """`<tool_call>\\n<function=NAME>\\n<parameter=P>\\nvalue\\n</parameter>\\n…</function>\\n
+        </tool_call>`. A string parameter's value is raw text that cannot contain
+        `</parameter>`; other values are JSON of their schema. Required parameters come
+        first, then any optional ones, each at most once, in the schema's order."""
+        blocks = [text_without("xml-text", _END_PARAM)]
+        fns: list[str] = []
+        loose: list[str] = []
+        for i, (tool, params) in enumerate(functions(tools)):
+            props: Mapping[str, Any] = params.get("properties") or {}
+            required = [p for p in params.get("required") or [] if p in props]
+            optional = [p for p in props if p not in required]
+            parts: list[str] = []
+            for p in required + optional:
+                value = "xml-text"
+                if schema_type(props[p]) != "string":
+                    value = rule_name("v", str(i), p)
+                    blocks.append(arguments_rules(value, props[p], loose, tool))
+                rule = rule_name("p", str(i), p)
+                blocks.append(f'{rule} ::= {literal(f"<parameter={p}>")} "\\n"? {value} "\\n"? '
+                              f'{literal(_END_PARAM)} "\\n"?')
+                parts.append(rule if p in required else f"{rule}?")
+            fn = f"fn-{i}"
+            blocks.append(f'{fn} ::= {literal(f"<function={tool}>")} "\\n"? {" ".join(parts)} '
+                          f'"</function>" "\\n"?')
+            fns.append(fn)
+        if not fns:
+            raise GrammarError("no tools")
+        blocks.append("function ::= " + " | ".join(fns))
+        blocks.append('block ::= "<tool_call>" "\\n"? function "</tool_call>"')
+        blocks.append('root ::= block ( "\\n"* block )*')
+        return ToolGrammar(self.name, merge_rules(*blocks), ("<tool_call>",), tuple(loose))

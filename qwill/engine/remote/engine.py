@@ -73,6 +73,8 @@ class RemoteEngine:
 
     # the server keeps its own cache; evaluating ahead would spend a request on it
     local_kv_cache = False
+    # the server decodes; tool calls use its own tool-call support (`chat` with `tools`)
+    supports_grammar = False
 
     def __init__(self, options: RemoteOptions, *, probe: bool = True) -> None:
         if options.backend not in wire.BACKENDS:
