@@ -220,7 +220,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     if not root.is_dir():
         sys.exit(f"qwill: {root} is not a directory")
     opts = TerminalOptions(task=args.task, root=root, yes=args.yes, json=args.json, verbose=args.verbose,
-                           checkpoints=not args.no_checkpoints)
+                           checkpoints=not args.no_checkpoints, mode=args.mode)
     return asyncio.run(run_in_terminal(Session(settings), opts))
 
 
@@ -280,9 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("task")
     _add_model_args(p)
     p.add_argument("--root", default=".", help="the workspace (default: the current directory)")
-    p.add_argument("--yes", action="store_true", help="apply every change without asking")
+    p.add_argument("--yes", action="store_true",
+                   help="approve all: changes are applied and commands the policy would ask about run "
+                        "(mode yolo unless --mode says otherwise; denied commands stay denied)")
+    p.add_argument("--mode", choices=["plan", "ask", "auto-edit", "yolo"],
+                   help="approval mode (default: agent.approvalMode, or yolo with --yes)")
     p.add_argument("--max-steps", type=int, help="most model turns")
-    p.add_argument("--test-command", help="what the run_tests tool runs (e.g. 'pytest -q')")
+    p.add_argument("--test-command", help="the project's tests (e.g. 'pytest -q'); default: found from "
+                                           "its build files")
     p.add_argument("--no-checkpoints", action="store_true", help="do not snapshot before each step")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-v", "--verbose", action="store_true")

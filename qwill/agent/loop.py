@@ -441,7 +441,8 @@ class Agent:
                 if done is not None:
                     return done
             elif finishing is not None:
-                outputs.append(("finish", "error: not finished: a tool call of this turn failed; fix it first"))
+                self._finish_output(session, step, outputs,
+                                    "error: not finished: a tool call of this turn failed; fix it first")
             self._append_results(session, fmt, outputs)
             keys = sorted(c.key() for c in calls) + ([finishing.key()] if finishing is not None else [])
             history.append(keys)
@@ -461,7 +462,7 @@ class Agent:
         summary = str(call.arguments.get("summary") or "").strip()
         if session.mode is ApprovalMode.PLAN:
             if not summary:
-                outputs.append(("finish", "error: write the plan in finish's summary"))
+                self._finish_output(session, step, outputs, "error: write the plan in finish's summary")
                 return None
             self._emit(session, "plan_proposed", step, plan=summary)
             mode = await self.approve_plan(summary) if self.approve_plan is not None else None
@@ -469,18 +470,22 @@ class Agent:
                 return self._finish(session, result, "plan", summary)
             session.mode = result.mode = mode
             self._emit(session, "mode", step, mode=mode.value)
-            outputs.append(("finish", f"The user approved the plan. Carry it out now; every tool is available "
-                                      f"again (mode: {mode.value})."))
+            self._finish_output(session, step, outputs, f"The user approved the plan. Carry it out now; every "
+                                                        f"tool is available again (mode: {mode.value}).")
             return None
         checks = await self._run_checks(session, step, cancel)
         if checks is not None and checks.blocks_finish:
-            outputs.append(("finish", f"error: not finished: {checks.summary()}\n{checks.output}\n"
-                                      "Fix the failures, then call finish again."))
+            self._finish_output(session, step, outputs, f"error: not finished: {checks.summary()}\n"
+                                                        f"{checks.output}\nFix the failures, then call finish again.")
             return None
         message = summary or "done"
         if checks is not None:
             message += f"\n[checks: {checks.summary()}]"
         return self._finish(session, result, "done", message)
+
+    def _finish_output(self, session: AgentSession, step: int, outputs: list[tuple[str, str]], text: str) -> None:
+        outputs.append(("finish", text))
+        self._emit(session, "tool_result", step, name="finish", ok=not text.startswith("error:"), output=text[:4000])
 
     async def _run_checks(self, session: AgentSession, step: int, cancel: CancelToken) -> CheckResult | None:
         """Run the project's tests (the configured command, else one found from its build
