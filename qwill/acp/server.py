@@ -10,6 +10,13 @@ its diffs; once allowed it is written with `fs/write_text_file` when the client
 offers it (so unsaved buffers are edited in place), else to disk atomically.
 Files are read with `fs/read_text_file` when offered, so the agent sees what
 the user sees. Commands on the policy's "ask" list need a permission too.
+
+Approval modes are ACP session modes (`plan`, `ask`, `auto-edit`, `yolo`; the
+client shows them and switches with `session/set_mode`): `auto-edit` and `yolo`
+apply change sets without a permission request, `yolo` runs commands the policy
+would ask about, `plan` only reads and asks to carry out the plan it proposes.
+The MCP servers `session/new` names (stdio and HTTP) add their tools to that
+session, approved like commands.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from acp import schema as s
 from .. import __version__
 from ..agent.changes import ApplyError, ChangeKind, ChangeSet, write_to_disk
 from ..agent.loop import AgentEvent, AgentSession, ApplyResult
+from ..agent.mcp_tools import McpServerConfig
+from ..agent.modes import MODE_DESCRIPTIONS, ApprovalMode
 from ..agent.workspace import PathError
 from ..context.document import DocumentStore
 from ..session import Session
@@ -38,10 +47,34 @@ _KINDS: dict[str, str] = {
     "read_file": "read", "list_files": "search", "grep": "search", "find_symbol": "search",
     "edit_file": "edit", "write_file": "edit", "create_file": "edit", "delete_file": "delete",
     "rename_file": "move", "rename_symbol": "edit",
-    "run_command": "execute", "run_tests": "execute", "todo": "think",
+    "run_command": "execute", "run_tests": "execute", "todo": "think", "finish": "think",
 }
 _STOP = {"done": "end_turn", "cancelled": "cancelled", "max_steps": "max_turn_requests",
-         "loop": "end_turn", "context_full": "max_tokens", "error": "end_turn"}
+         "loop": "end_turn", "context_full": "max_tokens", "error": "end_turn", "plan": "end_turn"}
+_MODE_NAMES = {ApprovalMode.PLAN: "Plan", ApprovalMode.ASK: "Ask", ApprovalMode.AUTO_EDIT: "Auto-edit",
+               ApprovalMode.YOLO: "Yolo"}
+
+
+def _modes(current: ApprovalMode) -> s.SessionModeState:
+    return s.SessionModeState(current_mode_id=current.value, available_modes=[
+        s.SessionMode(id=m.value, name=_MODE_NAMES[m], description=MODE_DESCRIPTIONS[m]) for m in ApprovalMode])
+
+
+def mcp_configs(servers: Any) -> tuple[list[McpServerConfig], list[str]]:
+    """The MCP servers of `session/new` (stdio, HTTP); SSE servers are not supported."""
+    out: list[McpServerConfig] = []
+    problems: list[str] = []
+    for srv in servers or []:
+        name = str(getattr(srv, "name", "") or "mcp")
+        if getattr(srv, "command", None):
+            env = tuple((e.name, e.value) for e in getattr(srv, "env", None) or [])
+            out.append(McpServerConfig(name, command=srv.command, args=tuple(srv.args or ()), env=env))
+        elif getattr(srv, "url", None) and getattr(srv, "type", "http") != "sse":
+            headers = tuple((h.name, h.value) for h in getattr(srv, "headers", None) or [])
+            out.append(McpServerConfig(name, url=srv.url, headers=headers))
+        else:
+            problems.append(f"MCP server {name!r}: only stdio and HTTP servers are supported")
+    return out, problems
 
 
 @dataclass
@@ -52,6 +85,7 @@ class _AcpSession:
     documents: DocumentStore
     always_allow_edits: bool = False
     pending_calls: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # told at the first prompt
 
 
 class QwillAcpAgent:
@@ -80,7 +114,8 @@ class QwillAcpAgent:
             protocol_version=acp.PROTOCOL_VERSION,
             agent_capabilities=s.AgentCapabilities(
                 load_session=False,
-                prompt_capabilities=s.PromptCapabilities(embedded_context=True, image=False, audio=False)),
+                prompt_capabilities=s.PromptCapabilities(embedded_context=True, image=False, audio=False),
+                mcp_capabilities=s.McpCapabilities(http=True, sse=False)),
             agent_info=s.Implementation(name="qwill", title="Qwill", version=__version__),
             auth_methods=[])
 
@@ -91,12 +126,25 @@ class QwillAcpAgent:
         if not os.path.isabs(cwd) or not os.path.isdir(cwd):
             raise acp.RequestError.invalid_params({"cwd": f"{cwd} is not an absolute directory path"})
         docs = DocumentStore()
+        servers, problems = mcp_configs(mcp_servers)
         try:
-            agent_session = self.session.agent_runs.new_session(cwd, docs)
+            agent_session = self.session.agent_runs.new_session(cwd, docs, mcp_servers=servers)
         except (PathError, OSError, RuntimeError) as exc:
             raise acp.RequestError.invalid_params({"cwd": str(exc)}) from None
-        self.sessions[agent_session.id] = _AcpSession(agent_session, docs)
-        return s.NewSessionResponse(session_id=agent_session.id)
+        for problem in problems:
+            log.warning("%s", problem)
+        self.sessions[agent_session.id] = _AcpSession(agent_session, docs, problems=problems)
+        return s.NewSessionResponse(session_id=agent_session.id, modes=_modes(agent_session.mode))
+
+    async def set_session_mode(self, mode_id: str, session_id: str, **kwargs: Any) -> s.SetSessionModeResponse:
+        st = self.sessions.get(session_id)
+        if st is None:
+            raise acp.RequestError.invalid_params({"sessionId": f"unknown session {session_id}"})
+        try:
+            st.agent_session.mode = ApprovalMode.parse(mode_id)
+        except ValueError as exc:
+            raise acp.RequestError.invalid_params({"modeId": str(exc)}) from None
+        return s.SetSessionModeResponse()
 
     async def cancel(self, session_id: str, **kwargs: Any) -> None:
         self.session.agent_runs.cancel(session_id, "cancelled by the client")
@@ -135,11 +183,15 @@ class QwillAcpAgent:
                     log.exception("session/update failed")
 
         pumping = asyncio.ensure_future(pump())
+        for problem in st.problems:
+            updates.put_nowait(acp.update_agent_message_text(f"[{problem}]\n"))
+        st.problems = []
         try:
             result = await self.session.agent_runs.run(
                 st.agent_session, task, _AcpApplier(self, session_id, st),
                 approve_command=lambda c, w: self._approve_command(session_id, c, w), on_event=on_event,
-                fetch=(lambda rel: self._fetch(session_id, st, rel)) if self.can_read else None)
+                fetch=(lambda rel: self._fetch(session_id, st, rel)) if self.can_read else None,
+                approve_plan=lambda plan: self._approve_plan(session_id, plan))
         finally:
             updates.put_nowait(None)
             await pumping
@@ -178,6 +230,12 @@ class QwillAcpAgent:
                                      for item in d.get("items", [])])]
         if ev.kind == "step":
             st.pending_calls.clear()
+        if ev.kind == "mode":
+            return [s.CurrentModeUpdate(session_update="current_mode_update", current_mode_id=str(d.get("mode")))]
+        if ev.kind == "mcp_error":
+            return [acp.update_agent_message_text(f"\n[{d.get('message', '')}]\n")]
+        if ev.kind == "checks":
+            return [acp.update_agent_message_text(f"\n[tests: {d.get('summary', '')}]\n")]
         return []
 
     # -- client file system and permissions -------------------------------------------------
@@ -212,6 +270,21 @@ class QwillAcpAgent:
             return str(outcome.option_id)
         return "cancelled"
 
+    async def _approve_plan(self, session_id: str, plan: str) -> ApprovalMode | None:
+        call = s.ToolCallUpdate(tool_call_id=f"plan-{uuid.uuid4().hex[:8]}", title="Carry out this plan?",
+                                kind="think", status="pending",
+                                content=[acp.tool_content(acp.text_block(plan))])
+        options = [s.PermissionOption(option_id="ask", name="Carry out, reviewing each change", kind="allow_once"),
+                   s.PermissionOption(option_id="auto-edit", name="Carry out, applying changes", kind="allow_always"),
+                   s.PermissionOption(option_id="reject", name="Don't", kind="reject_once")]
+        try:
+            resp = await self.conn.request_permission(session_id=session_id, tool_call=call, options=options)
+        except Exception as exc:
+            log.info("permission request failed: %s", exc)
+            return None
+        choice = str(getattr(resp.outcome, "option_id", ""))
+        return ApprovalMode(choice) if choice in ("ask", "auto-edit") else None
+
     async def _approve_command(self, session_id: str, command: str, why: str) -> bool:
         call = s.ToolCallUpdate(tool_call_id=f"cmd-{uuid.uuid4().hex[:8]}", title=f"Run `{command}`",
                                 kind="execute", status="pending", raw_input={"command": command, "reason": why})
@@ -236,7 +309,7 @@ class _AcpApplier:
         title = f"Apply: {changes.summary()}"
         if changes.flagged:
             title += f" (changes tests/CI: {', '.join(changes.flagged)})"
-        if not self.st.always_allow_edits:
+        if not self.st.always_allow_edits and self.st.agent_session.mode.reviews_edits:
             call = s.ToolCallUpdate(tool_call_id=f"edit-{uuid.uuid4().hex[:8]}", title=title[:300], kind="edit",
                                     status="pending", content=content)
             choice = await self.server._permission(self.session_id, call, always=True)
@@ -291,6 +364,7 @@ async def serve(session: Session) -> None:
     try:
         await acp.run_agent(QwillAcpAgent(session))  # type: ignore[arg-type]  # structural match
     finally:
+        await session.agent_runs.aclose()
         session.close()
 
 

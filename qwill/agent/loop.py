@@ -478,10 +478,7 @@ class Agent:
             self._finish_output(session, step, outputs, f"error: not finished: {checks.summary()}\n"
                                                         f"{checks.output}\nFix the failures, then call finish again.")
             return None
-        message = summary or "done"
-        if checks is not None:
-            message += f"\n[checks: {checks.summary()}]"
-        return self._finish(session, result, "done", message)
+        return self._finish(session, result, "done", summary or "done")
 
     def _finish_output(self, session: AgentSession, step: int, outputs: list[tuple[str, str]], text: str) -> None:
         outputs.append(("finish", text))

@@ -24,8 +24,18 @@ from typing import Any
 
 from ..config import AgentSettings
 
-# setting (python name) -> the built-in value; anything else widens the policy
-WIDENING: dict[str, Any] = {"test_command": "", "shell_allow": [], "sandbox": True}
+# setting (python name) -> the built-in value; anything else widens the policy (but for the
+# approval mode, where `plan` narrows it)
+WIDENING: dict[str, Any] = {"test_command": "", "shell_allow": [], "sandbox": True, "approval_mode": "ask",
+                            "mcp_servers": {}, "mcp_allow": []}
+_NARROWER_MODES = ("ask", "plan")
+
+
+def _plain(value: Any) -> Any:
+    """A setting's value as JSON data (MCP server entries are models)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
 
 
 def _alias(name: str) -> str:
@@ -38,10 +48,10 @@ def widening(settings: AgentSettings, trusted: AgentSettings | None = None) -> d
     `trusted` (your own settings) does not already hold."""
     out: dict[str, Any] = {}
     for name, default in WIDENING.items():
-        value = getattr(settings, name)
-        if value == default:
+        value = _plain(getattr(settings, name))
+        if value == default or (name == "approval_mode" and value in _NARROWER_MODES):
             continue
-        if trusted is not None and getattr(trusted, name) == value:
+        if trusted is not None and _plain(getattr(trusted, name)) == value:
             continue
         out[_alias(name)] = value
     return out
@@ -62,6 +72,13 @@ def describe(values: dict[str, Any]) -> str:
             parts.append("run " + ", ".join(f"`{v}`" for v in value) + " without asking")
         elif key == "sandbox":
             parts.append("run commands without the sandbox")
+        elif key == "approvalMode":
+            parts.append(f"work in `{value}` mode (changes applied without review"
+                         + (", commands run without asking" if value == "yolo" else "") + ")")
+        elif key == "mcpServers":
+            parts.append("start the MCP servers " + ", ".join(f"`{v}`" for v in value))
+        elif key == "mcpAllow":
+            parts.append("call the MCP tools " + ", ".join(f"`{v}`" for v in value) + " without asking")
     return "; ".join(parts)
 
 

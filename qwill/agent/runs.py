@@ -73,20 +73,22 @@ class AgentRuns:
         return session
 
     # -- MCP --------------------------------------------------------------------------
-    def mcp_configs(self) -> tuple[list[McpServerConfig], list[str]]:
-        raw = {name: spec.model_dump() for name, spec in self._settings().agent.mcp_servers.items()}
-        return parse_servers(raw)
+    def mcp_configs(self, settings: AgentSettings | None = None) -> tuple[list[McpServerConfig], list[str]]:
+        agent = settings or self._settings().agent
+        return parse_servers({name: spec.model_dump() for name, spec in agent.mcp_servers.items()})
 
-    async def mcp_tools(self, session: AgentSession, on_event: EventSink | None = None) -> list[Tool]:
-        """The MCP tools `session` may use, starting servers that are not running yet.
+    async def mcp_tools(self, session: AgentSession, on_event: EventSink | None = None,
+                        settings: AgentSettings | None = None) -> list[Tool]:
+        """The MCP tools `session` may use (servers of `settings`, default the current
+        agent settings, and the session's own), starting servers that are not running yet.
         Problems (a server that cannot start) are reported as `mcp_error` events."""
-        settings = self._settings().agent
+        settings = settings or self._settings().agent
 
         def report(message: str) -> None:
             if on_event is not None:
                 on_event(AgentEvent("mcp_error", session.id, session.step, {"message": message}))
 
-        configs, problems = self.mcp_configs()
+        configs, problems = self.mcp_configs(settings)
         for problem in problems:
             report(problem)
         key = tuple(configs)
@@ -152,7 +154,7 @@ class AgentRuns:
         token = cancel or CancelToken()
         self.cancels[session.id] = token
         try:
-            tools = await self.mcp_tools(session, on_event)
+            tools = await self.mcp_tools(session, on_event, agent_settings)
             agent = self.agent(applier, approve_command=approve_command, on_event=on_event, fetch=fetch,
                                approve_plan=approve_plan, extra_tools=tools, agent_settings=agent_settings)
             return await agent.run(session, task, token)

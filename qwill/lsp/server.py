@@ -63,7 +63,8 @@ class QwillServer(LanguageServer):
 
     def _on_status(self, status: ModelStatus) -> None:
         info = status.info
-        payload: dict[str, Any] = {"state": status.state.value, "message": status.message}
+        payload: dict[str, Any] = {"state": status.state.value, "message": status.message,
+                                   "agentMode": self.session.settings.agent.approval_mode}
         if info is not None:
             payload["model"] = {
                 "name": info.name, "path": info.path, "architecture": info.architecture,
@@ -79,6 +80,10 @@ class QwillServer(LanguageServer):
             self.show(status.message, types.MessageType.Error)
         elif status.state is ModelState.DEGRADED:  # a remote engine's server is failing
             self.show(status.message, types.MessageType.Warning)
+
+    def resend_status(self) -> None:
+        """Tell the client the status again (the agent's approval mode changed)."""
+        self._on_status(self.session.status)
 
     def _on_agent_status(self, status: ModelStatus) -> None:
         # Only a separate agent engine (agentEngine.backend) reports here.

@@ -13,6 +13,8 @@ import acp
 import pytest
 from acp import schema as s
 
+MCP_SERVER = str(Path(__file__).parents[1] / "mcp_server.py")
+
 
 def call(name: str, **args: Any) -> str:
     return f'<tool_call>\n{json.dumps({"name": name, "arguments": args})}\n</tool_call>'
@@ -66,7 +68,8 @@ class EditorClient:
 
 
 async def drive(client: EditorClient, spec: str, cwd: Path, prompt: str, *, fs: bool = True,
-                cancel_after: float | None = None):
+                cancel_after: float | None = None, mcp_servers: list | None = None, mode: str | None = None,
+                seen: dict | None = None):
     env = dict(os.environ, XDG_CACHE_HOME=str(cwd.parent / "cache"))
     async with acp.spawn_agent_process(lambda agent: client, sys.executable, "-m", "qwill", "acp",
                                        "--model", spec, env=env) as (conn, _proc):
@@ -76,7 +79,11 @@ async def drive(client: EditorClient, spec: str, cwd: Path, prompt: str, *, fs: 
                 read_text_file=fs, write_text_file=fs)),
             client_info=s.Implementation(name="pytest", version="0")), 30)
         assert init.agent_info.name == "qwill"
-        session = await conn.new_session(cwd=str(cwd), mcp_servers=[])
+        session = await conn.new_session(cwd=str(cwd), mcp_servers=mcp_servers or [])
+        if seen is not None:
+            seen["init"], seen["session"] = init, session
+        if mode is not None:
+            await conn.set_session_mode(mode_id=mode, session_id=session.session_id)
         run = asyncio.ensure_future(conn.prompt(session_id=session.session_id,
                                                 prompt=[acp.text_block(prompt)]))
         if cancel_after is not None:
@@ -152,3 +159,41 @@ async def test_cancel_ends_the_turn(repo: Path, fake_script) -> None:
     spec = fake_script(["thinking " * 300, "never"], delay=0.03)
     resp, _ = await drive(client, spec, repo, "slow", cancel_after=1.0)
     assert resp.stop_reason == "cancelled"
+
+
+async def test_modes_are_session_modes_and_auto_edit_applies_without_asking(repo: Path, fake_script) -> None:
+    client = EditorClient(allow="reject")  # would refuse, if it were asked
+    script = [call("edit_file", path="geo.py", old_text="3.14 * r * r", new_text="math.pi * r ** 2"), "done"]
+    seen: dict = {}
+    await drive(client, fake_script(script), repo, "use math.pi", fs=False, mode="auto-edit", seen=seen)
+    modes = seen["session"].modes
+    assert modes.current_mode_id == "ask"
+    assert [m.id for m in modes.available_modes] == ["plan", "ask", "auto-edit", "yolo"]
+    assert client.permissions == [] and "math.pi" in (repo / "geo.py").read_text()
+
+
+async def test_plan_mode_asks_to_carry_out_the_plan(repo: Path, fake_script) -> None:
+    client = EditorClient(allow="ask")  # "carry out, reviewing each change", then allow the edit
+    script = [call("finish", summary="1. use math.pi in geo.py"),
+              call("edit_file", path="geo.py", old_text="3.14 * r * r", new_text="math.pi * r ** 2"),
+              call("finish", summary="done")]
+    await drive(client, fake_script(script), repo, "use math.pi", fs=False, mode="plan")
+    assert client.permissions[0].title == "Carry out this plan?"
+    mode_updates = [u for u in client.updates if getattr(u, "session_update", "") == "current_mode_update"]
+    assert [u.current_mode_id for u in mode_updates] == ["ask"], [getattr(u, "session_update", "") for u in client.updates]
+
+
+async def test_mcp_servers_from_session_new_are_the_sessions_tools(repo: Path, fake_script, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    server = s.McpServerStdio(name="fx", command=sys.executable, args=[MCP_SERVER, "stdio"],
+                              env=[s.EnvVariable(name="NOTES_FILE", value=str(notes))])
+    client = EditorClient(allow="allow")
+    script = [call("fx__note", text="hello from the agent"), call("fx__add", a=2, b=3), "done"]
+    seen: dict = {}
+    await drive(client, fake_script(script), repo, "note it", fs=False, mcp_servers=[server], seen=seen)
+    assert seen["init"].agent_capabilities.mcp_capabilities.http is True
+    assert notes.read_text() == "hello from the agent\n"
+    asked = [p.title for p in client.permissions]
+    assert any("fx: note" in t for t in asked) and any("fx: add" in t for t in asked)
+    results = [u for u in client.updates if getattr(u, "session_update", "") == "tool_call_update"]
+    assert any("5" == (u.raw_output or "").strip() for u in results)

@@ -26,7 +26,7 @@ class StatusClient:
         def on_status(ls: Any, params: Any) -> None:
             data = params if isinstance(params, dict) else {
                 "state": getattr(params, "state", None), "message": getattr(params, "message", ""),
-                "model": getattr(params, "model", None)}
+                "model": getattr(params, "model", None), "agentMode": getattr(params, "agentMode", None)}
             self.statuses.append(data)
             if data["state"] in ("ready", "error"):
                 self.ready.set()

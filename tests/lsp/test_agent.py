@@ -41,6 +41,7 @@ class Editor:
         self.events: list[dict[str, Any]] = []
         self.asked: list[str] = []
         self.run_commands = False
+        self.plan_answer = "Don't"
 
         @client.feature(types.WORKSPACE_APPLY_EDIT)
         def apply_edit(ls: Any, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
@@ -56,6 +57,9 @@ class Editor:
         @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
         def ask(ls: Any, params: types.ShowMessageRequestParams) -> types.MessageActionItem:
             self.asked.append(params.message)
+            titles = [a.title for a in params.actions or []]
+            if "Carry out (auto-edit)" in titles:  # a proposed plan
+                return types.MessageActionItem(title=self.plan_answer)
             return types.MessageActionItem(title="Run" if self.run_commands else "Deny")
 
     def open(self, path: Path) -> None:
@@ -235,3 +239,62 @@ async def test_bad_arguments_are_clear_errors(fake_script, tmp_path: Path) -> No
         assert out["status"] == "error" and "nope" in out["message"]
         out = await run(client, task="x")  # no workspace folder, no root
         assert out["status"] == "error" and "workspace" in out["message"]
+
+
+MCP_SERVER = str(Path(__file__).parents[1] / "mcp_server.py")
+
+
+async def test_approval_mode_is_in_the_status_and_auto_edit_needs_no_confirmation(fake_script, tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    opts = {"agent": {"approvalMode": "auto-edit"}}
+    async with lsp_session(fake_script([EDIT, "done"]), init_options=opts) as (client, status):
+        editor = Editor(client)
+        assert status.statuses[-1]["agentMode"] == "auto-edit"
+        result = await run(client, task="use math.pi", root=root.as_uri())
+        assert result["status"] == "done" and result["mode"] == "auto-edit"
+        (params,) = editor.edits
+        assert params.edit.change_annotations["qwill-agent"].needs_confirmation is False
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"agent": {"approvalMode": "plan"}}))
+        for _ in range(100):
+            if status.statuses[-1]["agentMode"] == "plan":
+                break
+            await asyncio.sleep(0.05)
+        assert status.statuses[-1]["agentMode"] == "plan"
+
+
+async def test_plan_mode_proposes_and_the_editor_carries_it_out(fake_script, tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    script = [call("edit_file", path="geo.py", old_text="3.14 * r * r", new_text="x"),  # refused: read-only
+              call("finish", summary="1. use math.pi in geo.py"), EDIT, call("finish", summary="done")]
+    async with lsp_session(fake_script(script)) as (client, _):
+        editor = Editor(client)
+        editor.plan_answer = "Carry out (auto-edit)"
+        result = await run(client, task="use math.pi", root=root.as_uri(), mode="plan")
+        assert result["status"] == "done" and result["mode"] == "auto-edit", result
+        assert any("1. use math.pi in geo.py" in m for m in editor.asked)
+        kinds = [e["kind"] for e in editor.events]
+        assert "plan_proposed" in kinds and "mode" in kinds
+        refused = next(e for e in editor.events if e["kind"] == "tool_result")
+        assert "plan mode is read-only" in refused["output"]
+        assert "math.pi" in (root / "geo.py").read_text()
+
+
+async def test_mcp_server_from_settings_is_usable_from_the_editor(fake_script, tmp_path: Path) -> None:
+    import sys
+
+    root = make_repo(tmp_path)
+    notes = tmp_path / "notes.txt"
+    opts = {"agent": {"mcpServers": {"fx": {"command": sys.executable, "args": [MCP_SERVER, "stdio"],
+                                             "env": {"NOTES_FILE": str(notes)}}},
+                      "mcpAllow": ["fx/add"]}}
+    script = [call("fx__add", a=20, b=22) + call("fx__note", text="from the editor"), "done"]
+    async with lsp_session(fake_script(script), init_options=opts) as (client, _):
+        editor = Editor(client)
+        editor.run_commands = True
+        result = await asyncio.wait_for(run(client, task="add and note", root=root.as_uri()), 120)
+        assert result["status"] == "done", result
+        outputs = [e["output"] for e in editor.events if e["kind"] == "tool_result"]
+        assert outputs[0] == "42"  # allowed by mcpAllow: not asked
+        assert len(editor.asked) == 1 and "fx: note" in editor.asked[0]
+        assert notes.read_text() == "from the editor\n"

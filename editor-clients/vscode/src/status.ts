@@ -23,6 +23,8 @@ export interface ServerStatus {
   state: 'not-loaded' | 'loading' | 'ready' | 'error';
   message?: string;
   model?: ModelFacts | null;
+  /** The agent's approval mode (`qwill.agent.approvalMode`). */
+  agentMode?: string;
 }
 
 export interface ProgressValue {
@@ -41,6 +43,7 @@ export interface StatusState {
   /** Requests that make the model work (inline completion, actions, agent). */
   inflight: number;
   completionEnabled: boolean;
+  agentMode?: string;
 }
 
 export interface Rendered {
@@ -61,6 +64,7 @@ export function onServerStatus(state: StatusState, status: ServerStatus): Status
     phase,
     message: status.message ?? '',
     model: status.model ?? (phase === 'ready' ? state.model : undefined),
+    agentMode: status.agentMode ?? state.agentMode,
   };
 }
 
@@ -168,22 +172,27 @@ export function render(state: StatusState): Rendered {
       };
     case 'ready': {
       const lines = [`Qwill: ${state.message}`, ...modelLines(state.model)];
+      if (state.agentMode) {
+        lines.push(`Agent mode: ${state.agentMode} (qwill.agent.approvalMode)`);
+      }
+      // the default mode is not repeated in the bar; the others are worth seeing at a glance
+      const mode = state.agentMode && state.agentMode !== 'ask' ? ` · ${state.agentMode}` : '';
       if (state.inflight > 0 || progress.length > 0) {
         const work = progress.map((p) => [p.title, p.message].filter(Boolean).join(': '));
         return {
-          text: '$(sync~spin) Qwill',
+          text: `$(sync~spin) Qwill${mode}`,
           tooltip: [...(work.length > 0 ? work : ['Qwill: generating']), '', ...lines].join('\n'),
           severity: 'normal',
         };
       }
       if (!state.completionEnabled) {
         return {
-          text: '$(circle-slash) Qwill',
+          text: `$(circle-slash) Qwill${mode}`,
           tooltip: ['Inline completion is off (qwill.completion.enabled).', ...lines, '', footer].join('\n'),
           severity: 'warning',
         };
       }
-      return { text: '$(check) Qwill', tooltip: [...lines, '', footer].join('\n'), severity: 'normal' };
+      return { text: `$(check) Qwill${mode}`, tooltip: [...lines, '', footer].join('\n'), severity: 'normal' };
     }
   }
 }

@@ -9,7 +9,15 @@ CreateFile / RenameFile / DeleteFile) with change annotations, sent with
 that need approval are asked with `window/showMessageRequest`. The run shows a
 cancellable `$/progress`; `$/cancelRequest` of the executeCommand stops it too.
 
-Arguments (one object): `qwill.agent.run {"task", "sessionId"?, "root"?}`,
+The approval mode (`agent.approvalMode`, or `"mode"` in the run's arguments) decides
+what is asked: in `ask` the edit's annotations need confirmation (as
+`agent.needsConfirmation` says); in `auto-edit` and `yolo` they do not (in
+`auto-edit` edits to tests or CI still do); `yolo` runs commands the policy would
+ask about; `plan` only reads and asks with `window/showMessageRequest` whether to
+carry out the plan it proposes. MCP servers of `agent.mcpServers` are started at
+the first run and kept.
+
+Arguments (one object): `qwill.agent.run {"task", "sessionId"?, "root"?, "mode"?}`,
 `qwill.agent.undoStep {"sessionId"}`, `qwill.agent.rewind {"sessionId", "step"}`,
 `qwill.agent.cancel {"sessionId"}`. Each answers an object with `status`.
 """
@@ -26,6 +34,7 @@ from ...agent import policy_consent
 from ...agent.changes import ChangeKind, ChangeSet
 from ...agent.checkpoints import CheckpointError
 from ...agent.loop import AgentEvent, AgentSession, ApplyResult
+from ...agent.modes import ApprovalMode
 from ...agent.workspace import PathError, uri_to_path
 from ...config import AgentSettings
 from ...context.document import DEFAULT_ENCODING, PositionEncoding, TextDocument
@@ -59,7 +68,7 @@ def _edit(ann: str | None, rng: types.Range, text: str) -> types.TextEdit | type
 
 
 def workspace_edit(changes: ChangeSet, uri_of: Any, *, annotations: bool = True,
-                   needs_confirmation: bool = True,
+                   needs_confirmation: bool = True, confirm_flagged: bool = True,
                    encoding: PositionEncoding = DEFAULT_ENCODING) -> types.WorkspaceEdit:
     """One WorkspaceEdit for a whole change set (`uri_of(rel)` gives a file's URI;
     positions counted in the connection's `encoding`)."""
@@ -105,7 +114,7 @@ def workspace_edit(changes: ChangeSet, uri_of: Any, *, annotations: bool = True,
             description=changes.summary())}
         if flagged:
             anns[ANNOTATION_FLAGGED] = types.ChangeAnnotation(
-                label="Qwill agent: changes tests or CI", needs_confirmation=True,
+                label="Qwill agent: changes tests or CI", needs_confirmation=confirm_flagged,
                 description=", ".join(sorted(flagged)))
     return types.WorkspaceEdit(document_changes=doc_changes, change_annotations=anns)
 
@@ -133,8 +142,10 @@ class EditorApplier:
             missing = ", ".join(sorted(needed - ops)) or "versioned document edits"
             return ApplyResult(False, f"the editor does not support {missing} in workspace edits")
         settings = self.ls.session.settings.agent
+        mode = self.session.mode
         edit = workspace_edit(changes, self.session.workspace.uri, annotations=ann,
-                              needs_confirmation=settings.needs_confirmation,
+                              needs_confirmation=settings.needs_confirmation and mode.reviews_edits,
+                              confirm_flagged=mode is not ApprovalMode.YOLO,
                               encoding=self.ls.session.documents.encoding)
         try:
             response = await self.ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
@@ -179,6 +190,18 @@ async def _confirmed_policy(ls: QwillServer) -> AgentSettings:
     return policy_consent.narrowed(current, ls.session.user_settings.agent)
 
 
+async def _approve_plan(ls: QwillServer, plan: str) -> ApprovalMode | None:
+    actions = {"Carry out (review edits)": ApprovalMode.ASK, "Carry out (auto-edit)": ApprovalMode.AUTO_EDIT}
+    try:
+        item = await asyncio.wait_for(ls.window_show_message_request_async(types.ShowMessageRequestParams(
+            type=types.MessageType.Info, message=f"Qwill agent proposes this plan:\n{plan}",
+            actions=[*(types.MessageActionItem(title=t) for t in actions),
+                     types.MessageActionItem(title="Don't")])), 600)
+    except Exception:
+        return None
+    return actions.get(item.title) if item is not None else None
+
+
 def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
     if not args:
         return {}
@@ -206,7 +229,8 @@ def _session_for(ls: QwillServer, arg: dict[str, Any]) -> AgentSession:
         if not roots:
             raise ValueError("the agent needs a workspace folder (or a `root` argument)")
         root = roots[0]
-    return runs.new_session(root, ls.session.documents)
+    mode = arg.get("mode")
+    return runs.new_session(root, ls.session.documents, mode=mode if isinstance(mode, str) else None)
 
 
 async def run_agent(ls: QwillServer, arg: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +242,8 @@ async def run_agent(ls: QwillServer, arg: dict[str, Any]) -> dict[str, Any]:
         return {"status": "error", "message": f"the model is not ready ({status.state.value}: {status.message})"}
     try:
         session = _session_for(ls, arg)
+        if isinstance(arg.get("mode"), str) and arg.get("sessionId"):
+            session.mode = ApprovalMode.parse(arg["mode"])
     except (ValueError, PathError, CheckpointError) as exc:
         return {"status": "error", "message": str(exc)}
     if session.busy:
@@ -229,15 +255,21 @@ async def run_agent(ls: QwillServer, arg: dict[str, Any]) -> dict[str, Any]:
 
     def on_event(ev: AgentEvent) -> None:
         ls.protocol.notify(AGENT_EVENT, ev.as_dict())
-        if ev.kind in ("step", "tool_call", "applied", "rejected"):
-            progress.report({"step": f"step {ev.step}", "tool_call": f"step {ev.step}: {ev.data.get('name')}",
+        if ev.kind in ("step", "tool_call", "applied", "rejected", "checks"):
+            progress.report({"step": f"step {ev.step} [{session.mode.value}]",
+                             "tool_call": f"step {ev.step}: {ev.data.get('name')}",
                              "applied": f"step {ev.step}: applied",
-                             "rejected": f"step {ev.step}: rejected"}[ev.kind])
+                             "rejected": f"step {ev.step}: rejected",
+                             "checks": f"step {ev.step}: tests {'passed' if ev.data.get('passed') else 'failed'}",
+                             }[ev.kind])
 
     agent_settings = await _confirmed_policy(ls)
+    if not isinstance(arg.get("mode"), str) and not arg.get("sessionId"):
+        session.mode = ApprovalMode.parse(agent_settings.approval_mode)  # as confirmed
     runner = asyncio.ensure_future(ls.session.agent_runs.run(
         session, task, EditorApplier(ls, session), cancel=cancel,
-        approve_command=lambda c, w: _approve(ls, c, w), on_event=on_event, agent_settings=agent_settings))
+        approve_command=lambda c, w: _approve(ls, c, w), on_event=on_event, agent_settings=agent_settings,
+        approve_plan=lambda plan: _approve_plan(ls, plan)))
     try:
         result = await asyncio.shield(runner)
     except asyncio.CancelledError:

@@ -1,4 +1,5 @@
-"""initialize / initialized / didChangeConfiguration: settings and model loading."""
+"""initialize / initialized / didChangeConfiguration / shutdown: settings, model loading,
+the agent's MCP servers stopped at shutdown."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ def register(server: QwillServer) -> None:
         for hook in ls.on_initialized:  # features that start background work (workspace index)
             hook()
 
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: QwillServer, params: None) -> None:
+        await ls.session.agent_runs.aclose()  # the agent's MCP servers
+
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: QwillServer, params: types.DidChangeConfigurationParams) -> None:
         raw: Any = params.settings
@@ -51,7 +56,10 @@ def register(server: QwillServer) -> None:
             raw = items[0] if items else None
         if raw is None:
             return
+        mode = ls.session.settings.agent.approval_mode
         result = ls.session.update_settings(raw)
         _report(ls, result.problems)
+        if ls.session.settings.agent.approval_mode != mode:
+            ls.resend_status()
         if result.engine_changed:
             await ls.load_model_with_progress()

@@ -7,6 +7,7 @@ local M = {}
 ---@field state 'not-loaded'|'loading'|'ready'|'error'
 ---@field message string
 ---@field model? table
+---@field agentMode? string
 ---@field progress table<string, {title?: string, message?: string, percentage?: integer}>
 
 ---@type table<integer, qwill.Status>
@@ -35,6 +36,9 @@ function M.on_status(_, result, ctx)
   local s = get(ctx.client_id)
   s.state = result.state or s.state
   s.message = result.message or ''
+  if type(result.agentMode) == 'string' then
+    s.agentMode = result.agentMode
+  end
   if result.model ~= nil and result.model ~= vim.NIL then
     s.model = result.model
   elseif s.state ~= 'ready' then
@@ -98,7 +102,9 @@ function M.format(s, busy)
     return 'Qwill: error'
   end
   if s.state == 'ready' then
-    return busy and 'Qwill: busy' or 'Qwill: ready'
+    -- the default agent mode (ask) is not repeated; the others are worth seeing at a glance
+    local mode = (s.agentMode and s.agentMode ~= 'ask') and (' [' .. s.agentMode .. ']') or ''
+    return (busy and 'Qwill: busy' or 'Qwill: ready') .. mode
   end
   if s.state == 'loading' then
     for _, p in pairs(s.progress) do
@@ -115,6 +121,9 @@ end
 function M.describe(client)
   local s = get(client.id)
   local lines = { M.format(s, M.busy(client)) .. (s.message ~= '' and (' (' .. s.message .. ')') or '') }
+  if s.agentMode then
+    table.insert(lines, 'agent mode: ' .. s.agentMode .. ' (settings.agent.approvalMode)')
+  end
   local m = s.model
   if m then
     table.insert(lines, ('model: %s (%s, %s parameters, context %s, FIM %s)'):format(

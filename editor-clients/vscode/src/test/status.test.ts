@@ -94,3 +94,13 @@ test('server stopped and server missing', () => {
   assert.equal(missing.text, '$(error) Qwill');
   assert.match(missing.tooltip, /not found on PATH/);
 });
+
+test('the agent approval mode is in the tooltip, and in the bar unless it is the default', () => {
+  let s = status.onServerStatus(status.initialStatus(), { state: 'ready', message: 'ready', model, agentMode: 'ask' });
+  let r = status.render(s);
+  assert.strictEqual(r.text, '$(check) Qwill');
+  assert.ok(r.tooltip.includes('Agent mode: ask'));
+  s = status.onServerStatus(s, { state: 'ready', message: 'ready', agentMode: 'yolo' });
+  r = status.render(s);
+  assert.strictEqual(r.text, '$(check) Qwill · yolo');
+});
