@@ -37,7 +37,7 @@ from .modes import ApprovalMode
 from .shell import ShellPolicy, Verdict
 from .toolcall_formats import ToolGrammar, grammar_for, template_format
 from .toolcalls import StreamingToolCallParser, ToolCall, tool_specs
-from .tools import TOOLS, Tool, ToolContext, ToolError, call_tool, run_checks
+from .tools import TOOLS, Tool, ToolContext, ToolError, call_tool, run_checks, schema_problems
 from .verify import CheckResult
 from .workspace import PathError, Staging, Workspace
 
@@ -106,6 +106,7 @@ class AgentResult:
     stats: list[StepStats] = field(default_factory=list)
     tool_calls: int = 0
     malformed_calls: int = 0  # turns whose tool calls could not be read
+    invalid_calls: int = 0  # calls read, but not valid against their tool's schema
     applied: int = 0
     rejected: int = 0
     checks: str = ""  # the last check's summary
@@ -548,6 +549,8 @@ class Agent:
 
         ctx.flush = flush
         for call in calls:
+            if schema_problems(next((t for t in self.all_tools if t.name == call.name), None), call.arguments):
+                result.invalid_calls += 1
             repeated = call.key() in session.failed_calls
             if cancel.cancelled:
                 outputs.append((call.name, "error: cancelled before this call ran"))

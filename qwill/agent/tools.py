@@ -602,27 +602,44 @@ TOOLS: list[Tool] = [
 TOOLS_BY_NAME = {t.name: t for t in TOOLS}
 
 
+def _type_error(props: dict[str, Any], key: str, value: Any) -> str:
+    """Why `value` is not of the declared type of parameter `key` ('' when it is)."""
+    t = props[key].get("type") if isinstance(props[key], dict) else None
+    if not isinstance(t, str):  # a union of types (MCP schemas): left to the tool
+        return ""
+    ok = {"string": isinstance(value, str), "integer": isinstance(value, int) and not isinstance(value, bool),
+          "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+          "object": isinstance(value, dict), "array": isinstance(value, list),
+          "boolean": isinstance(value, bool)}.get(t, True)
+    return "" if ok else f"{key} must be a {t}, got {type(value).__name__}"
+
+
 def validate(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
-    """Check arguments against the tool's schema after coercion; ToolError if wrong."""
+    """Check arguments against the tool's schema after coercion; ToolError if wrong.
+    Arguments that are not parameters are dropped."""
     props = tool.parameters.get("properties", {})
     missing = [r for r in tool.parameters.get("required", []) if r not in args]
     if missing:
         raise ToolError(f"{tool.name} needs {', '.join(missing)}")
-    unknown = [k for k in args if k not in props]
     clean = {k: v for k, v in args.items() if k in props}
     for k, v in clean.items():
-        t = props[k].get("type") if isinstance(props[k], dict) else None
-        if not isinstance(t, str):  # a union of types (MCP schemas): left to the tool
-            continue
-        ok = {"string": isinstance(v, str), "integer": isinstance(v, int) and not isinstance(v, bool),
-              "number": isinstance(v, (int, float)) and not isinstance(v, bool),
-              "object": isinstance(v, dict), "array": isinstance(v, list),
-              "boolean": isinstance(v, bool)}.get(t, True)
-        if not ok:
-            raise ToolError(f"{tool.name}: {k} must be a {t}, got {type(v).__name__}")
-    if unknown and not clean and missing:
-        raise ToolError(f"{tool.name} got unknown arguments {unknown}")
+        problem = _type_error(props, k, v)
+        if problem:
+            raise ToolError(f"{tool.name}: {problem}")
     return clean
+
+
+def schema_problems(tool: Tool | None, args: dict[str, Any]) -> list[str]:
+    """How a call's arguments (after coercion) break the tool's schema: an unknown tool,
+    a missing required parameter, one that is not a parameter, a value of the wrong type.
+    Empty for a schema-valid call (what the benchmark counts as well-formed)."""
+    if tool is None:
+        return ["unknown tool"]
+    props = tool.parameters.get("properties", {}) or {}
+    problems = [f"missing {r}" for r in tool.parameters.get("required", []) if r not in args]
+    problems += [f"unknown parameter {k}" for k in args if k not in props]
+    problems += [p for k, v in args.items() if k in props and (p := _type_error(props, k, v))]
+    return problems
 
 
 async def call_tool(ctx: ToolContext, name: str, args: dict[str, Any]) -> str:

@@ -9,9 +9,11 @@ what it runs (the tests, a package script) is workspace code.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,10 +50,22 @@ def _python_tests(root: Path, limit: int = 2000) -> bool:
     return False
 
 
+@functools.cache
 def _pytest_command() -> str:
-    if shutil.which("pytest"):
-        return "pytest -q"
-    return "python3 -m pytest -q" if shutil.which("python3") else "python -m pytest -q"
+    """`python -m pytest` with the first Python on PATH that has pytest (unlike a bare
+    `pytest`, it puts the project's root on sys.path, as most projects' tests expect);
+    a bare `pytest` when only that is installed."""
+    for python in ("python3", "python"):
+        exe = shutil.which(python)
+        if exe is None:
+            continue
+        try:
+            ok = subprocess.run([exe, "-c", "import pytest"], capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if ok:
+            return f"{python} -m pytest -q"
+    return "pytest -q" if shutil.which("pytest") else "python3 -m pytest -q"
 
 
 def _make_has_test(makefile: Path) -> bool:

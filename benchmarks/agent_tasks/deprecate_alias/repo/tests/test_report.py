@@ -1,0 +1,5 @@
+from geometry.report import describe
+
+
+def test_describe():
+    assert describe("square", 2) == "square of area 4.00"

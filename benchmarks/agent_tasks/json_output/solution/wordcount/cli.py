@@ -1,0 +1,28 @@
+import argparse
+import json
+import sys
+
+from .core import count
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="wordcount")
+    parser.add_argument("file")
+    parser.add_argument("--words-only", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    with open(args.file, encoding="utf-8") as f:
+        counts = count(f.read())
+    if args.json:
+        print(json.dumps(counts))
+        return 0
+    if args.words_only:
+        print(counts["words"])
+        return 0
+    for key in ("lines", "words", "chars"):
+        print(f"{key:>6}: {counts[key]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Lint Markdown files."""
+
+__version__ = "1.4.2"

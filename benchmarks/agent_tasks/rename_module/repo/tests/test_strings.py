@@ -1,0 +1,5 @@
+from textutils.strings import whisper
+
+
+def test_whisper():
+    assert whisper("Hi") == "hi..."

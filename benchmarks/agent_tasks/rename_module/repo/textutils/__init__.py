@@ -1,0 +1,3 @@
+from .strings import shout, whisper
+
+__all__ = ["shout", "whisper"]

@@ -1,0 +1,5 @@
+from textutils.text import whisper
+
+
+def test_whisper():
+    assert whisper("Hi") == "hi..."

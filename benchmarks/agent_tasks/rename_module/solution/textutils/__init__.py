@@ -1,0 +1,3 @@
+from .text import shout, whisper
+
+__all__ = ["shout", "whisper"]

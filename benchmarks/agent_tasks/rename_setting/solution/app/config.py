@@ -1,0 +1,4 @@
+"""Settings of the client."""
+
+REQUEST_TIMEOUT = 30
+RETRIES = 3
