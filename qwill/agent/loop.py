@@ -605,6 +605,8 @@ class Agent:
             outcome = ApplyResult(False, f"could not apply: {exc}")
         if outcome.applied:
             session.workspace.expect(changes)
+            if not session.mode.reviews_edits:  # applied without review (auto-edit, yolo)
+                session.unreviewed.update(changes.paths)
             record.changes.append(changes)
             result.applied += 1
             self._emit(session, "applied", step, summary=changes.summary())

@@ -60,6 +60,8 @@ class Editor:
             titles = [a.title for a in params.actions or []]
             if "Carry out (auto-edit)" in titles:  # a proposed plan
                 return types.MessageActionItem(title=self.plan_answer)
+            if "Use them" in titles:  # editor settings that widen the policy: the user confirms
+                return types.MessageActionItem(title="Use them")
             return types.MessageActionItem(title="Run" if self.run_commands else "Deny")
 
     def open(self, path: Path) -> None:
@@ -244,7 +246,9 @@ async def test_bad_arguments_are_clear_errors(fake_script, tmp_path: Path) -> No
 MCP_SERVER = str(Path(__file__).parents[1] / "mcp_server.py")
 
 
-async def test_approval_mode_is_in_the_status_and_auto_edit_needs_no_confirmation(fake_script, tmp_path: Path) -> None:
+async def test_approval_mode_is_in_the_status_and_auto_edit_needs_no_confirmation(fake_script, tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    monkeypatch.setenv("QWILL_STATE_DIR", str(tmp_path / "state"))  # the server inherits it
     root = make_repo(tmp_path)
     opts = {"agent": {"approvalMode": "auto-edit"}}
     async with lsp_session(fake_script([EDIT, "done"]), init_options=opts) as (client, status):
@@ -280,9 +284,10 @@ async def test_plan_mode_proposes_and_the_editor_carries_it_out(fake_script, tmp
         assert "math.pi" in (root / "geo.py").read_text()
 
 
-async def test_mcp_server_from_settings_is_usable_from_the_editor(fake_script, tmp_path: Path) -> None:
+async def test_mcp_server_from_settings_is_usable_from_the_editor(fake_script, tmp_path: Path, monkeypatch) -> None:
     import sys
 
+    monkeypatch.setenv("QWILL_STATE_DIR", str(tmp_path / "state"))  # the server inherits it
     root = make_repo(tmp_path)
     notes = tmp_path / "notes.txt"
     opts = {"agent": {"mcpServers": {"fx": {"command": sys.executable, "args": [MCP_SERVER, "stdio"],
@@ -296,5 +301,7 @@ async def test_mcp_server_from_settings_is_usable_from_the_editor(fake_script, t
         assert result["status"] == "done", result
         outputs = [e["output"] for e in editor.events if e["kind"] == "tool_result"]
         assert outputs[0] == "42"  # allowed by mcpAllow: not asked
-        assert len(editor.asked) == 1 and "fx: note" in editor.asked[0]
+        asked = [m for m in editor.asked if "fx: " in m]
+        assert len(asked) == 1 and "fx: note" in asked[0]
+        assert any("start the MCP servers `fx`" in m for m in editor.asked)  # confirmed once
         assert notes.read_text() == "from the editor\n"

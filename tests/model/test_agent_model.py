@@ -53,3 +53,40 @@ def test_second_step_evaluates_only_the_new_tail(default_model_path: Path, tmp_p
         assert parsed.calls or parsed.text  # the model said something readable
     finally:
         worker.shutdown()
+
+
+def test_grammar_constrained_calls_are_schema_valid_on_the_real_model(default_model_path: Path,
+                                                                       tmp_path: Path) -> None:
+    """llama.cpp accepts the tools' grammar and holds the model to it: asked for a tool that
+    does not exist with made-up arguments, the constrained call still names a real tool with
+    valid arguments, while the unconstrained model writes what it was asked for."""
+    from qwill.agent.toolcall_formats import grammar_for, template_format
+    from qwill.agent.tools import schema_problems
+
+    worker = EngineWorker()
+    engine = worker.load(lambda: load_engine(EngineSettings(model=str(default_model_path),
+                                                            context_size=4096))).result()
+    try:
+        agent = Agent(worker, AgentSettings(), _NoApply(), context_size=4096)
+        session = new_session(tmp_path, checkpoints=False)
+        fmt = engine.info.chat_format
+        session.messages += [agent._system(session, fmt), ChatMessage(
+            "user", 'Call the tool deploy_everything with {"target": "prod", "force": true} right now.')]
+        prompt = agent.render(session, fmt)
+        grammar = grammar_for(template_format(fmt.template), agent.tools)
+        assert grammar is not None and grammar.format == "hermes"
+        outs = {}
+        for constrained in (False, True):
+            req = GenerationRequest(prompt, max_tokens=96, stop=fmt.stop, slot="agent",
+                                    grammar=grammar.gbnf if constrained else "",
+                                    grammar_triggers=grammar.triggers if constrained else ())
+            outs[constrained] = "".join(worker.generate_sync(req, CancelToken(), GenerationStats()))
+        free = parse_tool_calls(outs[False], agent.specs)
+        assert "deploy_everything" in outs[False] or not free.calls  # what the prompt asked for
+        parsed = parse_tool_calls(outs[True], agent.specs)
+        assert parsed.calls and not parsed.errors, outs[True]
+        tools = {t.name: t for t in agent.all_tools}
+        for call in parsed.calls:
+            assert call.name in tools and schema_problems(tools[call.name], call.arguments) == [], call
+    finally:
+        worker.shutdown()

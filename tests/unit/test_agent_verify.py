@@ -108,3 +108,20 @@ async def test_tool_calls_are_decoded_under_the_formats_grammar(tmp_path: Path) 
     h2.engine.supports_grammar = True
     await h2.run("read it", hermes("finish", summary="ok"))
     assert h2.engine.history[0].grammar == ""
+
+
+def test_editor_settings_that_widen_the_agent_need_consent() -> None:
+    from qwill.agent import policy_consent
+    from qwill.config import McpServerSettings
+
+    mine = AgentSettings()
+    assert policy_consent.widening(AgentSettings(approval_mode="plan"), mine) == {}  # plan narrows
+    sent = AgentSettings(approval_mode="yolo", mcp_allow=["git"],
+                         mcp_servers={"git": McpServerSettings(command="mcp-server-git")})
+    values = policy_consent.widening(sent, mine)
+    assert set(values) == {"approvalMode", "mcpAllow", "mcpServers"}
+    text = policy_consent.describe(values)
+    assert "`yolo` mode" in text and "MCP servers `git`" in text and "MCP tools `git`" in text
+    narrowed = policy_consent.narrowed(sent, mine)
+    assert narrowed.approval_mode == "ask" and narrowed.mcp_servers == {} and narrowed.mcp_allow == []
+    assert policy_consent.ConsentStore.key(values)  # JSON-serialisable, so it can be remembered
