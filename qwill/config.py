@@ -265,8 +265,10 @@ class AgentSettings(_Section):
         True, description="Mark agent edits `needsConfirmation` so the editor asks before applying them."
     )
     test_command: str = Field(
-        "", description="The command the agent's `run_tests` tool runs (e.g. `pytest -q`); from an editor, used once "
-                        "you confirm it (user or machine settings only in VS Code)."
+        "", description="The project's test command (e.g. `pytest -q`), run by `run_tests` and after each applied "
+                        "change; empty: found from the project's files (`npm test`, `python -m pytest`, "
+                        "`go test ./...`, `cargo test`, `make test`). From an editor, used once you confirm it "
+                        "(user or machine settings only in VS Code)."
     )
     command_timeout: float = Field(
         120.0, gt=0, le=3600, description="Seconds before an agent shell command is killed."
