@@ -127,6 +127,10 @@ def test_statusline_and_status_command_describe_the_model(nvim_editor, fake_scri
     lines = editor.lua("return require('qwill.status').describe(vim.lsp.get_clients({name='qwill'})[1])")
     assert lines[0].startswith("Qwill: ready")
     assert lines[1].startswith("model: fake (fake,")
+    assert lines[-1] == "agent mode: ask (settings.agent.approvalMode)"
+    # a mode other than the default shows in the statusline
+    assert editor.lua("return require('qwill.status').format({state='ready', agentMode='yolo', progress={}}, "
+                      "false)") == "Qwill: ready [yolo]"
 
 
 def test_a_bad_model_turns_the_status_to_error(nvim_editor, tmp_path: Path) -> None:

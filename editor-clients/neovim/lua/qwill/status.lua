@@ -121,9 +121,6 @@ end
 function M.describe(client)
   local s = get(client.id)
   local lines = { M.format(s, M.busy(client)) .. (s.message ~= '' and (' (' .. s.message .. ')') or '') }
-  if s.agentMode then
-    table.insert(lines, 'agent mode: ' .. s.agentMode .. ' (settings.agent.approvalMode)')
-  end
   local m = s.model
   if m then
     table.insert(lines, ('model: %s (%s, %s parameters, context %s, FIM %s)'):format(
@@ -132,6 +129,9 @@ function M.describe(client)
     if m.path then
       table.insert(lines, 'path: ' .. m.path)
     end
+  end
+  if s.agentMode then
+    table.insert(lines, 'agent mode: ' .. s.agentMode .. ' (settings.agent.approvalMode)')
   end
   return lines
 end
