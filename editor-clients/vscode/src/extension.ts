@@ -87,6 +87,7 @@ class QwillExtension implements vscode.Disposable {
     const view = status.render(this.state);
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
+    this.item.accessibilityInformation = { label: view.label };
     this.item.backgroundColor =
       view.severity === 'error'
         ? new vscode.ThemeColor('statusBarItem.errorBackground')
@@ -116,6 +117,10 @@ class QwillExtension implements vscode.Disposable {
       initializationOptions: this.settings(),
       outputChannel: this.output,
       middleware: {
+        // VS Code shows the suggestion as ghost text (inline completion). The server's completion
+        // items carry the same suggestion for editors without it: asking for both would run the
+        // model twice a keystroke, and the newer request for the document cancels the ghost text.
+        provideCompletionItem: () => undefined,
         provideInlineCompletionItems: async (document, position, context, token, next) => {
           this.update((s) => status.onRequest(s, 1));
           try {
@@ -170,8 +175,14 @@ class QwillExtension implements vscode.Disposable {
     this.client = client;
     this.update(() => status.onCompletionEnabled(status.initialStatus(), this.config().get('completion.enabled', true)));
     client.onDidChangeState((e) => {
-      if (e.newState === State.Stopped && this.client === client) {
+      if (this.client !== client) {
+        return;
+      }
+      if (e.newState === State.Stopped) {
         this.update((s) => status.onStopped(s, 'the process exited'));
+      } else if (e.newState === State.Starting && e.oldState === State.Stopped && this.state.phase === 'stopped') {
+        // the language client restarts a server that died: say so until the new one is ready
+        this.update((s) => status.onRestarting(s));
       }
     });
     try {
@@ -298,22 +309,25 @@ class QwillExtension implements vscode.Disposable {
     this.agentOutput.show(true);
     this.agentRunning = true;
     this.update((s) => status.onRequest(s, 1));
+    let result: Record<string, unknown> | undefined;
     try {
-      const result = await this.agentCommand('qwill.agent.run', runArgument(task, root, this.agentLog.sessionId));
-      if (result) {
-        if (typeof result.sessionId === 'string') {
-          this.agentLog.sessionId = result.sessionId;
-        }
-        const choice = await vscode.window.showInformationMessage(summarizeResult(result), 'Undo Last Step', 'Show Log');
-        if (choice === 'Undo Last Step') {
-          await this.agentUndo();
-        } else if (choice === 'Show Log') {
-          this.agentOutput.show();
-        }
-      }
+      result = await this.agentCommand('qwill.agent.run', runArgument(task, root, this.agentLog.sessionId));
     } finally {
+      // the run is over: not when the user answers the summary below, which may be never
       this.agentRunning = false;
       this.update((s) => status.onRequest(s, -1));
+    }
+    if (!result) {
+      return;
+    }
+    if (typeof result.sessionId === 'string') {
+      this.agentLog.sessionId = result.sessionId;
+    }
+    const choice = await vscode.window.showInformationMessage(summarizeResult(result), 'Undo Last Step', 'Show Log');
+    if (choice === 'Undo Last Step') {
+      await this.agentUndo();
+    } else if (choice === 'Show Log') {
+      this.agentOutput.show();
     }
   }
 

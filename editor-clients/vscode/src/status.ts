@@ -50,6 +50,8 @@ export interface Rendered {
   text: string;
   tooltip: string;
   severity: 'normal' | 'warning' | 'error';
+  /** What a screen reader says: the state in words (the icon names in `text` are not). */
+  label: string;
 }
 
 export function initialStatus(completionEnabled = true): StatusState {
@@ -89,6 +91,11 @@ export function onRequest(state: StatusState, delta: 1 | -1): StatusState {
 
 export function onStopped(state: StatusState, message: string): StatusState {
   return { ...state, phase: 'stopped', message, progress: {}, inflight: 0 };
+}
+
+/** The server process died and vscode-languageclient is starting a new one. */
+export function onRestarting(state: StatusState): StatusState {
+  return { ...initialStatus(state.completionEnabled), message: 'the server stopped; starting it again' };
 }
 
 export function onMissing(state: StatusState, message: string): StatusState {
@@ -145,12 +152,22 @@ export function modelLines(model: ModelFacts | undefined): string[] {
   return lines;
 }
 
+/** The state in words, then the first line of the tooltip: `Qwill ready: qwen ready`. */
+function spoken(words: string, tooltip: string): string {
+  return `Qwill ${words}: ${tooltip.split('\n')[0].replace(/^Qwill: /, '')}`;
+}
+
 export function render(state: StatusState): Rendered {
   const footer = 'Click for the doctor report.';
   const progress = Object.values(state.progress);
   switch (state.phase) {
     case 'starting':
-      return { text: '$(loading~spin) Qwill', tooltip: `Qwill: ${state.message}`, severity: 'normal' };
+      return {
+        text: '$(loading~spin) Qwill',
+        tooltip: `Qwill: ${state.message}`,
+        severity: 'normal',
+        label: spoken('starting', state.message),
+      };
     case 'loading': {
       const pct = progress.find((p) => p.percentage !== undefined)?.percentage;
       const detail = progress.find((p) => p.message)?.message ?? state.message;
@@ -158,17 +175,24 @@ export function render(state: StatusState): Rendered {
         text: pct === undefined ? '$(loading~spin) Qwill' : `$(loading~spin) Qwill ${pct}%`,
         tooltip: `Qwill: ${detail}`,
         severity: 'normal',
+        label: spoken(pct === undefined ? 'loading' : `loading ${pct}%`, detail),
       };
     }
     case 'error':
-      return { text: '$(error) Qwill', tooltip: `Qwill: ${state.message}\n\n${footer}`, severity: 'error' };
+      return {
+        text: '$(error) Qwill',
+        tooltip: `Qwill: ${state.message}\n\n${footer}`,
+        severity: 'error',
+        label: spoken('error', state.message),
+      };
     case 'missing':
-      return { text: '$(error) Qwill', tooltip: state.message, severity: 'error' };
+      return { text: '$(error) Qwill', tooltip: state.message, severity: 'error', label: spoken('not found', state.message) };
     case 'stopped':
       return {
         text: '$(debug-disconnect) Qwill',
         tooltip: `Qwill: the server stopped (${state.message}). Run "Qwill: Restart Server".\n\n${footer}`,
         severity: 'error',
+        label: spoken('stopped', state.message),
       };
     case 'ready': {
       const lines = [`Qwill: ${state.message}`, ...modelLines(state.model)];
@@ -179,20 +203,23 @@ export function render(state: StatusState): Rendered {
       const mode = state.agentMode && state.agentMode !== 'ask' ? ` · ${state.agentMode}` : '';
       if (state.inflight > 0 || progress.length > 0) {
         const work = progress.map((p) => [p.title, p.message].filter(Boolean).join(': '));
-        return {
-          text: `$(sync~spin) Qwill${mode}`,
-          tooltip: [...(work.length > 0 ? work : ['Qwill: generating']), '', ...lines].join('\n'),
-          severity: 'normal',
-        };
+        const tooltip = [...(work.length > 0 ? work : ['Qwill: generating']), '', ...lines].join('\n');
+        return { text: `$(sync~spin) Qwill${mode}`, tooltip, severity: 'normal', label: spoken('busy', tooltip) };
       }
       if (!state.completionEnabled) {
         return {
           text: `$(circle-slash) Qwill${mode}`,
           tooltip: ['Inline completion is off (qwill.completion.enabled).', ...lines, '', footer].join('\n'),
           severity: 'warning',
+          label: spoken('ready, inline completion off', state.message),
         };
       }
-      return { text: `$(check) Qwill${mode}`, tooltip: [...lines, '', footer].join('\n'), severity: 'normal' };
+      return {
+        text: `$(check) Qwill${mode}`,
+        tooltip: [...lines, '', footer].join('\n'),
+        severity: 'normal',
+        label: spoken('ready', state.message),
+      };
     }
   }
 }

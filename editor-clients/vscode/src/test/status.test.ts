@@ -27,6 +27,8 @@ test('model loading shows the progress percentage', () => {
   const view = status.render(s);
   assert.equal(view.text, '$(loading~spin) Qwill 42%');
   assert.match(view.tooltip, /assembling/);
+  // a screen reader hears the state in words, not the icon's name
+  assert.equal(view.label, 'Qwill loading 42%: assembling');
 });
 
 test('ready shows a check and the model facts, click for doctor', () => {
@@ -41,6 +43,7 @@ test('ready shows a check and the model facts, click for doctor', () => {
   assert.match(view.tooltip, /qwen2, 494M parameters, 491 MB, context 32768/);
   assert.match(view.tooltip, /FIM template: qwen/);
   assert.match(view.tooltip, /doctor/);
+  assert.equal(view.label, 'Qwill ready: qwen ready');
 });
 
 test('a request in flight shows busy, then back to ready', () => {
@@ -103,4 +106,15 @@ test('the agent approval mode is in the tooltip, and in the bar unless it is the
   s = status.onServerStatus(s, { state: 'ready', message: 'ready', agentMode: 'yolo' });
   r = status.render(s);
   assert.strictEqual(r.text, '$(check) Qwill · yolo');
+});
+
+test('a server that died and is started again shows starting, not the old ready state', () => {
+  let s = status.onServerStatus(status.initialStatus(), { state: 'ready', message: 'qwen ready', model });
+  s = status.onStopped(s, 'the process exited');
+  assert.equal(status.render(s).label, 'Qwill stopped: the process exited');
+  s = status.onRestarting(s);
+  const view = status.render(s);
+  assert.equal(view.text, '$(loading~spin) Qwill');
+  assert.equal(view.label, 'Qwill starting: the server stopped; starting it again');
+  assert.equal(s.model, undefined);
 });

@@ -1,0 +1,157 @@
+"""The extension in a real VS Code: code-server 4.139.1 (VS Code 1.139.1) with the project's .vsix,
+the real `qwill serve` from this checkout and the real default model, driven from a headless
+chromium as a user drives it: keys, the light bulb, the command palette.
+
+One VS Code serves the module (its start and the model load are the slow part); each test
+works in files of its own. The status bar test reads what the item showed since the page
+loaded, so it holds in any order.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .vscode_workbench import Workbench
+
+pytestmark = [pytest.mark.clients, pytest.mark.model]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _model(default_model_path: Path) -> Path:
+    """The default GGUF assembled before VS Code starts the server (which would do it too)."""
+    return default_model_path
+
+
+@pytest.fixture
+def wb(vscode: Workbench) -> Workbench:
+    vscode.wait_status("ready", timeout=600)
+    vscode.press("Escape")
+    vscode.close_editors()
+    return vscode
+
+
+def write(wb: Workbench, name: str, text: str) -> Path:
+    path = wb.server.workspace / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def test_status_bar_goes_from_loading_to_ready(wb: Workbench) -> None:
+    labels = [s["label"] for s in wb.status_history()]
+    ready = next(i for i, label in enumerate(labels) if label.startswith("Qwill ready"))
+    assert labels[0].startswith("Qwill starting"), labels
+    assert any(label.startswith("Qwill loading") for label in labels[:ready]), labels
+    assert "0.5B" in labels[ready], labels  # the default model's name, from the server
+    assert wb.status_history()[ready]["icon"] == "check"
+
+
+def test_ghost_text_is_shown_and_accepted_with_tab(wb: Workbench) -> None:
+    path = write(wb, "odd.py", '''
+        def is_odd(n: int) -> bool:
+            """True when n is odd."""
+            return
+        ''')
+    wb.open_file("odd.py")
+    wb.go_to(3, 11)  # after `return`
+    wb.type(" ")  # a space starts no suggest list: the ghost text has the line to itself
+    ghost = wb.wait_ghost_text()
+    assert ghost.strip(), "the model suggested nothing"
+    assert wb.editor_lines()[2] == "    return ", "the suggestion is only shown, not in the buffer yet"
+    wb.screenshot("ghost-text", ".part.editor", height=160)  # the README shows it
+    wb.press("Tab")
+    wb.wait("the suggestion in the buffer", lambda: wb.editor_lines()[2] != "    return ")
+    inserted = ghost.split("\n")
+    lines = wb.editor_lines()
+    assert lines[2] == "    return " + inserted[0]
+    assert lines[3 : 2 + len(inserted)] == inserted[1:]
+    assert wb.ghost_text() is None
+    saved = wb.save(path)
+    assert saved.splitlines()[:3 + len(inserted) - 1] == lines[:3 + len(inserted) - 1]
+    ast.parse(saved)  # what the model wrote completes the function
+
+
+def test_docstring_from_the_light_bulb(wb: Workbench) -> None:
+    path = write(wb, "calc.py", """
+        def average(values):
+            total = 0
+            for v in values:
+                total += v
+            return total / len(values)
+        """)
+    body = path.read_text().splitlines()[1:]
+    wb.open_file("calc.py")
+    wb.go_to(1, 6)
+    wb.locator(".lightBulbWidget", "click", timeout=60)
+    item = '.action-widget .monaco-list-row.action:has-text("docstring")'
+    wb.locator(item, "waitFor", {"state": "visible"})
+    wb.locator(item, "click")
+    wb.wait("the docstring in the buffer", lambda: any('"""' in line for line in wb.editor_lines()), timeout=600)
+    saved = wb.save(path)
+    func = ast.parse(saved).body[0]
+    assert isinstance(func, ast.FunctionDef) and func.name == "average"
+    assert (ast.get_docstring(func) or "").strip(), saved
+    assert saved.splitlines()[-len(body):] == body  # the code itself untouched
+
+
+def test_explain_opens_a_markdown_preview(wb: Workbench) -> None:
+    write(wb, "geometry.py", """
+        import math
+
+
+        def circle_area(radius):
+            return math.pi * radius ** 2
+        """)
+    wb.open_file("geometry.py")
+    wb.go_to(5, 9)
+    wb.run_command("Qwill: Explain Selection or Function")
+    tab = wb.wait("the explanation's preview tab", lambda: next(
+        (t for t in wb.evaluate("[...document.querySelectorAll('.tabs-container .tab')]"
+                                ".map((t) => t.getAttribute('aria-label') ?? '')")
+         if t.startswith("Preview Explain `circle_area`")), None), timeout=600)
+    assert tab.endswith(".md, Editor Group 2"), tab  # beside the code
+    text = wb.wait("the explanation rendered", lambda: next(
+        (t for t in wb.frames("webview", "document.body?.innerText ?? ''") if t and "circle_area" in t), None))
+    heading, _, prose = text.partition("\n")
+    assert heading.startswith("Explain circle_area")
+    assert len(prose.split()) >= 5, text  # the model's words, not an empty page
+
+
+def test_a_bad_setting_is_shown_as_a_message_and_the_server_stays_up(wb: Workbench) -> None:
+    before = wb.server.qwill_servers()
+    with wb.server.settings("Workspace", **{"qwill.completion.maxTokens": "lots"}):
+        note = wb.wait_notification("completion.maxTokens")
+    assert note["message"].startswith("Qwill: invalid setting 'completion.maxTokens'"), note
+    assert "keeping the previous value" in note["message"], note
+    assert wb.server.qwill_servers() == before  # not restarted, not crashed
+    assert wb.status()["label"].startswith("Qwill ready")
+
+
+def test_a_killed_server_is_restarted_by_the_extension(wb: Workbench) -> None:
+    [pid] = wb.server.qwill_servers()
+    seen = len(wb.status_history())
+    os.kill(pid, signal.SIGKILL)
+    # stopped and starting again come in one tick; the item shows the restart, then the load
+    wb.wait("the status bar to show the restart", lambda: any(
+        s["label"] == "Qwill starting: the server stopped; starting it again" for s in wb.status_history()[seen:]))
+    new = wb.wait("a new qwill serve", lambda: [p for p in wb.server.qwill_servers() if p != pid], timeout=60)
+    assert len(new) == 1
+    wb.wait_status("ready", timeout=600)
+    after = [s["label"] for s in wb.status_history()[seen:]]
+    assert any(label.startswith("Qwill loading") for label in after), after
+    # and the new server answers: ghost text again
+    write(wb, "again.py", '''
+        def is_odd(n: int) -> bool:
+            """True when n is odd."""
+            return
+        ''')
+    wb.open_file("again.py")
+    wb.go_to(3, 11)
+    wb.type(" ")
+    assert wb.wait_ghost_text().strip()
