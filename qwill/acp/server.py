@@ -308,7 +308,7 @@ class _AcpApplier:
                                                      c.old_text if c.kind is not ChangeKind.CREATE else None))
         title = f"Apply: {changes.summary()}"
         if changes.flagged:
-            title += f" (changes tests/CI: {', '.join(changes.flagged)})"
+            title += f" (changes tests, CI or settings: {', '.join(changes.flagged)})"
         if not self.st.always_allow_edits and self.st.agent_session.mode.reviews_edits:
             call = s.ToolCallUpdate(tool_call_id=f"edit-{uuid.uuid4().hex[:8]}", title=title[:300], kind="edit",
                                     status="pending", content=content)

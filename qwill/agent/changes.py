@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from .protected import is_protected
+
 
 class ChangeKind(StrEnum):
     MODIFY = "modify"
@@ -58,9 +60,11 @@ _FLAG_PARTS = ("tests/", "test/", ".github/", ".ci/", ".gitlab-ci", "conftest.py
 
 
 def is_sensitive(path: str) -> bool:
+    """Tests, CI, and what only the user may change (editor and tool settings, .envrc):
+    their changes are always confirmed, whatever the approval settings."""
     p = "/" + path
     name = path.rsplit("/", 1)[-1]
-    return (any(f"/{part}" in p for part in _FLAG_PARTS) or name.startswith("test_")
+    return (is_protected(path) or any(f"/{part}" in p for part in _FLAG_PARTS) or name.startswith("test_")
             or name.endswith(("_test.py", ".test.js", ".test.ts", "_test.go", ".spec.ts")))
 
 
@@ -84,7 +88,7 @@ class ChangeSet:
 
     @property
     def flagged(self) -> list[str]:
-        """Changed paths under tests or CI (shown to the reviewer)."""
+        """Changed paths under tests, CI or settings (always confirmed)."""
         return [p for p in self.paths if is_sensitive(p)]
 
     def diff(self) -> str:

@@ -34,20 +34,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .protected import is_protected
 from .shell_syntax import SimpleCommand, Word, parse_line
 from .verdict import Verdict
-
-# What only the user may change: git's state (its config can make git run programs),
-# editor and tool configuration (a workspace's settings can choose programs to run and
-# Qwill's own policy), direnv's .envrc (runs when you enter the directory).
-PROTECTED_NAMES = (".git", ".vscode", ".idea", ".envrc")
-PROTECTED_PREFIXES = (".qwill",)
-
-
-def is_protected(rel: str) -> bool:
-    """Does the workspace-relative path lie in something only the user may change?"""
-    return any(part in PROTECTED_NAMES or part.startswith(PROTECTED_PREFIXES) for part in Path(rel).parts)
-
 
 # Environment variables that change what programs do (where they look for code,
 # configuration, libraries, what they run): assigning them is refused.

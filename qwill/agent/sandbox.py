@@ -46,7 +46,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from . import confine
-from .command_rules import PROTECTED_NAMES, is_protected
+from .protected import PROTECTED_NAMES, is_protected
 
 # Directories whose contents are dependencies or build output: not searched for
 # nested protected paths (walking node_modules for every command costs seconds).

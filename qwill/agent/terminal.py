@@ -115,7 +115,7 @@ class Display:
         self._line(f"--- step {changes.step}: {changes.summary()}",
                    f"[bold]--- step {changes.step}: {self._esc(changes.summary())}[/bold]")
         if changes.flagged:
-            note = f"!!! changes tests or CI: {', '.join(changes.flagged)}"
+            note = f"!!! changes tests, CI or settings: {', '.join(changes.flagged)}"
             self._line(note, f"[yellow]{self._esc(note)}[/yellow]")
         text = changes.diff()
         if self.console is not None:

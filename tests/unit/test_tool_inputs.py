@@ -126,3 +126,12 @@ def test_the_terminal_shows_control_characters_escaped() -> None:
     assert escape_controls("x\u202ey") == "x\\u202ey"
     assert escape_controls("line\r\nnext\tcol") == "line\r\nnext\tcol"
     assert escape_controls("\x9b31m") == "\\x9b31m"
+
+
+def test_file_tool_changes_to_settings_are_always_confirmed() -> None:
+    from qwill.agent.changes import ChangeKind, ChangeSet, FileChange
+
+    cs = ChangeSet(1, [FileChange(ChangeKind.CREATE, ".vscode/settings.json", None, "{}"),
+                       FileChange(ChangeKind.MODIFY, "src/a.py", "a", "b"),
+                       FileChange(ChangeKind.CREATE, "sub/.envrc", None, "x")])
+    assert cs.flagged == [".vscode/settings.json", "sub/.envrc"]

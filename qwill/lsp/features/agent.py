@@ -114,7 +114,7 @@ def workspace_edit(changes: ChangeSet, uri_of: Any, *, annotations: bool = True,
             description=changes.summary())}
         if flagged:
             anns[ANNOTATION_FLAGGED] = types.ChangeAnnotation(
-                label="Qwill agent: changes tests or CI", needs_confirmation=confirm_flagged,
+                label="Qwill agent: changes tests, CI or settings", needs_confirmation=confirm_flagged,
                 description=", ".join(sorted(flagged)))
     return types.WorkspaceEdit(document_changes=doc_changes, change_annotations=anns)
 
