@@ -138,9 +138,14 @@ def _add(ruleset: int, path: str, rights: int) -> None:
 
 
 # -- reaping ------------------------------------------------------------------------------
-def _children(pid: int) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
+def children_map() -> dict[int, list[int]]:
+    """parent pid -> its children's pids, from /proc (empty where there is no /proc)."""
+    out: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in names:
         if not name.isdigit():
             continue
         try:
@@ -150,8 +155,8 @@ def _children(pid: int) -> list[int]:
             continue
         # the command name may hold spaces and parentheses: the ppid follows the last ')'
         fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 1 and int(fields[1]) == pid:
-            out.append(int(name))
+        if len(fields) > 1:
+            out.setdefault(int(fields[1]), []).append(int(name))
     return out
 
 
@@ -159,7 +164,7 @@ def kill_descendants() -> None:
     """Kill every process left below this one (orphans come to us: we are a subreaper)."""
     me = os.getpid()
     for _ in range(2000):
-        kids = _children(me)
+        kids = children_map().get(me, [])
         if not kids:
             return
         for k in kids:

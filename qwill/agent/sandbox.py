@@ -379,23 +379,8 @@ def _stop(proc: subprocess.Popen[bytes], kind: SandboxKind) -> None:
 
 
 def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` now (from /proc; empty where there is none)."""
-    parents: dict[int, list[int]] = {}
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return []
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 1:
-            parents.setdefault(int(fields[1]), []).append(int(name))
+    """Every process below `pid` now."""
+    parents = confine.children_map()
     out, stack = [], [pid]
     while stack:
         for child in parents.get(stack.pop(), []):

@@ -123,45 +123,41 @@ def bash_path() -> str | None:
     return None
 
 
+def _pretty_print(bash: str, text: str) -> subprocess.CompletedProcess[bytes] | None:
+    """bash's own printing of its parse of `text`, read from a file (so nothing runs)."""
+    with tempfile.TemporaryDirectory(prefix="qwill-sh-") as tmp:
+        path = os.path.join(tmp, "line")
+        with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+        try:
+            return subprocess.run([bash, "--norc", "--noprofile", "--pretty-print", path], capture_output=True,
+                                  timeout=10, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+
 @functools.cache
 def _pretty_printer() -> str | None:
     """bash >= 5.2 with `--pretty-print` (prints its parse of a file without running it)."""
     bash = bash_path()
-    if bash is None:
-        return None
-    with tempfile.TemporaryDirectory(prefix="qwill-sh-") as tmp:
-        probe = os.path.join(tmp, "probe")
-        with open(probe, "w") as f:
-            f.write("a\\\nb\n")
-        try:
-            r = subprocess.run([bash, "--norc", "--noprofile", "--pretty-print", probe], capture_output=True,
-                               text=True, timeout=10, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-    return bash if r.returncode == 0 and r.stdout.strip() == "ab" else None
+    r = _pretty_print(bash, "a\\\nb\n") if bash else None
+    return bash if r is not None and r.returncode == 0 and r.stdout.strip() == b"ab" else None
 
 
 def normalise(line: str) -> tuple[str, str]:
     """(the line as bash parses it, a problem or ""): bash's own pretty-print when it
     can, else line continuations joined the way bash joins them."""
     bash = _pretty_printer()
-    if bash is not None:
-        with tempfile.TemporaryDirectory(prefix="qwill-sh-") as tmp:
-            path = os.path.join(tmp, "line")
-            with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(line)
-            try:
-                r = subprocess.run([bash, "--norc", "--noprofile", "--pretty-print", path], capture_output=True,
-                                   timeout=10, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
-            except (OSError, subprocess.TimeoutExpired):
-                return _join_continuations(line), "bash could not read the line"
-        out = r.stdout.decode("utf-8", errors="surrogateescape")
-        if r.returncode == 0:
-            return out, ""
-        err = r.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        why = err[0].split(": ", 2)[-1] if err else "syntax error"
-        return _join_continuations(line), f"bash cannot parse the line ({why})"
-    return _join_continuations(line), ""
+    if bash is None:
+        return _join_continuations(line), ""
+    r = _pretty_print(bash, line)
+    if r is None:
+        return _join_continuations(line), "bash could not read the line"
+    if r.returncode == 0:
+        return r.stdout.decode("utf-8", errors="surrogateescape"), ""
+    err = r.stderr.decode("utf-8", errors="replace").strip().splitlines()
+    why = err[0].split(": ", 2)[-1] if err else "syntax error"
+    return _join_continuations(line), f"bash cannot parse the line ({why})"
 
 
 def _join_continuations(line: str) -> str:
@@ -184,15 +180,9 @@ def _join_continuations(line: str) -> str:
             out.append(line[i:i + 2])
             i += 2
             continue
-        if quote == "$'":
+        if quote in ("$'", '"'):
             out.append(c)
-            if c == "'":
-                quote = ""
-            i += 1
-            continue
-        if quote == '"':
-            out.append(c)
-            if c == '"':
+            if c == quote[-1]:
                 quote = ""
             i += 1
             continue
