@@ -67,12 +67,12 @@ class _PathBeneath(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform != "win32" else None
 
 
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version (0: none, or disabled)."""
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or _libc is None:
         return 0
     r = _libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     return r if r > 0 else 0
@@ -95,7 +95,7 @@ def apply_landlock(spec: dict[str, list[str]]) -> int:
     spec: read (trees readable), write (trees writable), files (files writable, not
     creatable). Paths that are symlinks are skipped: a rule would grant its target."""
     abi = landlock_abi()
-    if abi < 1:
+    if abi < 1 or _libc is None:
         raise OSError(errno.EOPNOTSUPP, "Landlock is not available")
     handled = _fs_mask(abi)
     attr = _RulesetAttr(handled, (NET_BIND_TCP | NET_CONNECT_TCP) if abi >= 4 else 0,
@@ -120,6 +120,7 @@ def apply_landlock(spec: dict[str, list[str]]) -> int:
 
 
 def _add(ruleset: int, path: str, rights: int) -> None:
+    assert _libc is not None
     try:
         pfd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -190,7 +191,7 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("confine: no command", file=sys.stderr)
         return 2
-    if sys.platform.startswith("linux"):
+    if sys.platform.startswith("linux") and _libc is not None:
         _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     if spec is not None:
         try:

@@ -181,7 +181,8 @@ class CommandResult:
             tail = "\n[timed out: the command and everything it started were killed]"
         else:
             tail = f"\n[exit code {self.exit_code}]"
-        note = {"bubblewrap": "", "landlock": "\n[sandbox: Landlock (writes only inside the workspace, no TCP)]"}.get(
+        note = {"bubblewrap": "", "landlock": "\n[sandbox: Landlock (writes only inside the workspace, no TCP)]",
+                "off": "\n[ran without a sandbox: agent.sandbox is off]"}.get(
             self.sandbox, "\n[ran without a sandbox: neither bubblewrap nor Landlock works here]")
         return head + self.output + tail + note
 
@@ -207,4 +208,4 @@ def run_command(command: str, workspace: Path, *, timeout: float = 60.0, max_out
     argv = [bash, "--norc", "--noprofile", "-c", command] if bash else ["/bin/sh", "-c", command]
     code, out, timed_out, seconds = sandboxing.run(argv, root, kind, run_env, timeout=timeout, max_output=max_output)
     return CommandResult(command, code, out.text, out.truncated, timed_out, kind is not sandboxing.SandboxKind.NONE,
-                         seconds, kind.value, out.total_bytes)
+                         seconds, kind.value if sandbox else "off", out.total_bytes)
