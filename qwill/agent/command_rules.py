@@ -63,8 +63,12 @@ _SYSTEM_DIRS = ("/bin", "/usr/bin", "/usr/local/bin", "/sbin", "/usr/sbin", "/us
 _PATHLIKE = re.compile(r"^(/|~|\.\.?(/|$))|/\.\.(/|$)")
 _KEYWORDS = frozenset({"{", "}", "(", ")", "!", "if", "then", "else", "elif", "fi", "do", "done", "while",
                        "until", "for", "in", "case", "esac", "select", "function", "coproc", "[[", "]]"}) - {"[["}
-_DEV_OK = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/tty", "/dev/zero",
-                     "/dev/urandom", "/dev/random"})
+_DEV_OK = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/zero", "/dev/urandom",
+                     "/dev/random"})
+# bash opens a connection for a redirection to /dev/tcp/HOST/PORT or /dev/udp/HOST/PORT
+_NET_DEV = ("/dev/tcp/", "/dev/udp/")
+# where a project keeps the programs of its own environment
+_ENV_BIN = re.compile(r"^(\.?venv|env|\.tox/[^/]+|\.nox/[^/]+)/bin/|^node_modules/\.bin/")
 
 
 def assignment_verdict(name: str) -> tuple[Verdict, str]:
@@ -204,6 +208,9 @@ class Judge:
             return
         if word.value in _DEV_OK or word.value == "-":
             return
+        if word.value.startswith(_NET_DEV):
+            self.deny(f"{label} opens a network connection")
+            return
         for d in cwd.dirs:
             for path in self._candidates(word, d):
                 rel = self.rel(path)
@@ -224,6 +231,9 @@ class Judge:
             self.ask(f"writes to {word.source}, a pattern the shell expands")
             return
         if word.value in _DEV_OK:
+            return
+        if word.value.startswith(_NET_DEV):
+            self.deny(f"{label} opens a network connection")
             return
         for d in cwd.dirs:
             path = self._resolve(word.value, d)
@@ -470,7 +480,10 @@ class Judge:
                     cand = os.path.join(d, entry or ".", value)
                     if os.path.isfile(cand) and os.access(cand, os.X_OK):
                         rel = self.rel(Path(os.path.realpath(cand)))
-                        if rel is not None:
+                        lexical = self.rel(Path(os.path.abspath(cand)))
+                        if rel is not None and (rel in self.unreviewed or not _ENV_BIN.match(lexical or rel)):
+                            # a program of the project's own environment (.venv/bin) is its
+                            # code like any other; anything else found there is a stand-in
                             self.ask(f"{value} is found on PATH inside the workspace ({rel})")
                         break
                 else:
@@ -484,7 +497,7 @@ class Judge:
             if rel is not None:
                 if rel in self.unreviewed or any(rel.startswith(u + "/") for u in self.unreviewed):
                     self.ask(f"runs {rel}, written outside review")
-                if re.match(r"^(\.?venv|env|\.tox/[^/]+)/bin/|^node_modules/\.bin/", rel) and base in RUNNERS:
+                if _ENV_BIN.match(rel) and base in RUNNERS:
                     continue  # the project's own test runner: judged as that runner
                 self.ask(f"runs {rel}, a program from the workspace")
                 return base

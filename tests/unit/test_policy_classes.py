@@ -168,6 +168,9 @@ CLASSES: dict[str, list[tuple[str, Verdict]]] = {
         ("head -n 3 ../x", Verdict.ASK),
         ("wc --files0-from=/etc/passwd", Verdict.ASK),
         ("cat .git/config", Verdict.ASK),
+        ("cat < /dev/tcp/127.0.0.1/80", Verdict.DENY),
+        ("echo x > /dev/udp/1.2.3.4/53", Verdict.DENY),
+        ("echo -e '\\e[2J' > /dev/tty", Verdict.DENY),
     ],
     "the model rewriting its own policy": [
         ("echo '{\"qwill.agent.shellAllow\": [\"*\"]}' > .vscode/settings.json", Verdict.ASK),
@@ -270,6 +273,22 @@ def test_a_file_named_like_an_option_is_not_passed_unasked(root: Path, tmp_path:
     d = ShellPolicy().check("sort *", tmp_path, sandboxed=True)
     assert d.verdict is not Verdict.ALLOW, d
     assert ShellPolicy().check("sort *.txt", tmp_path, sandboxed=True).verdict is Verdict.ALLOW
+
+
+def test_programs_found_in_the_workspace(tmp_path: Path) -> None:
+    for rel in (".venv/bin/pytest", "bin/ls"):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("#!/bin/sh\n")
+        p.chmod(0o755)
+    env = {"PATH": f"{tmp_path}/.venv/bin:{tmp_path}/bin:/usr/bin:/bin", "HOME": HOME}
+    policy = ShellPolicy()
+    # the project's own environment is its code, like the rest; a stand-in for a system program is not
+    assert policy.check("pytest -q", tmp_path, sandboxed=True, env=env).verdict is Verdict.ALLOW
+    assert policy.check("ls", tmp_path, sandboxed=True, env=env).verdict is Verdict.ASK
+    assert policy.check("pytest -q", tmp_path, sandboxed=True, env=env,
+                        unreviewed=[".venv/bin/pytest"]).verdict is Verdict.ASK
+    assert policy.check("./bin/ls", tmp_path, sandboxed=True, env=env).verdict is Verdict.ASK
 
 
 def test_user_patterns(root: Path) -> None:
