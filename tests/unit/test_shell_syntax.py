@@ -58,7 +58,7 @@ def our_commands(line: str) -> list[list[str]] | None:
         if any(w.value is None or w.glob or w.brace for w in words):
             return None
         values = [w.value or "" for w in words]
-        if values[0] == "time":  # bash's reserved word: it times what follows
+        if values[0] == "time" and values[1:] not in ([], ["-p"]):  # bash's reserved word: it times what follows
             values = values[2:] if values[1:2] == ["-p"] else values[1:]
         out.append(values)
     # bash calls command_not_found_handle only for names it looks up on PATH
