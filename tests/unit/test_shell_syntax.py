@@ -42,7 +42,14 @@ def bash_commands(line: str) -> list[list[str]]:
                         "--chdir", "/tmp", "--clearenv", *env, bash_path() or "/bin/bash", "--norc", "--noprofile",
                         "-c", ORACLE + "\n" + line + "\nwait"], capture_output=True, timeout=20)
     out = r.stdout.decode("utf-8", "surrogateescape")
-    return sorted(rec.split("\x1f")[:-1] for rec in out.split("\x1e\x1f")[:-1])
+    return sorted(_untimed(rec.split("\x1f")[:-1]) for rec in out.split("\x1e\x1f")[:-1])
+
+
+def _untimed(words: list[str]) -> list[str]:
+    """`time CMD` runs CMD (bash's reserved word at a pipeline's start, /usr/bin/time elsewhere)."""
+    if words[:1] == ["time"] and words[1:] not in ([], ["-p"]):
+        return words[2:] if words[1:2] == ["-p"] else words[1:]
+    return words
 
 
 def our_commands(line: str) -> list[list[str]] | None:
@@ -57,10 +64,7 @@ def our_commands(line: str) -> list[list[str]] | None:
             return None
         if any(w.value is None or w.glob or w.brace for w in words):
             return None
-        values = [w.value or "" for w in words]
-        if values[0] == "time" and values[1:] not in ([], ["-p"]):  # bash's reserved word: it times what follows
-            values = values[2:] if values[1:2] == ["-p"] else values[1:]
-        out.append(values)
+        out.append(_untimed([w.value or "" for w in words]))
     # bash calls command_not_found_handle only for names it looks up on PATH
     return sorted(x for x in out if x and "/" not in x[0])
 
