@@ -60,7 +60,7 @@ async def test_a_test_command_from_the_editor_runs_only_once_confirmed(fake_scri
         assert (await run(client, task="test it", root=root.as_uri()))["status"] == "done"
         assert len(user.asked) == 1 and "echo TESTS-RAN-HERE" in user.asked[0]
         assert "TESTS-RAN-HERE" not in user.result_of("run_tests")
-        assert "no test command" in user.result_of("run_tests")
+        assert "testCommand" in user.result_of("run_tests")  # built-in policy: no test command
     async with lsp_session(fake_script(script), init_options=opts) as (client, _):
         user = User(client, confirm=True)
         assert (await run(client, task="test it", root=root.as_uri()))["status"] == "done"
