@@ -40,7 +40,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from benchmarks.llama_cpp_server import ServerFailed, llama_cpp_server
 
 TASKS_DIR = Path(__file__).parent / "agent_tasks"
 SYSTEMS = ("qwill", "qwill-nogrammar", "aider")
@@ -169,57 +170,15 @@ def run_qwill(task: dict[str, Any], repo: Path, args: argparse.Namespace, *, gra
 
 
 # -- aider against llama-cpp-python's server -------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def llama_server(gguf: str, args: argparse.Namespace, log: Path) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server on the GGUF; yields its /v1 base URL.
     It runs with the same llama.cpp build and CPU buffers as Qwill's engine."""
-    port = _free_port()
-    script = ("import sys, llama_cpp\n"
-              "from qwill.engine.llama import use_extra_buffers\n"
-              "if not use_extra_buffers(llama_cpp, None):\n"
-              "    lo = llama_cpp.llama_cpp; base = lo.llama_model_default_params\n"
-              "    def params():\n"
-              "        p = base(); p.use_extra_bufts = False; return p\n"
-              "    lo.llama_model_default_params = params\n"
-              "from llama_cpp.server.__main__ import main\n"
-              "sys.argv = ['llama_cpp.server'] + sys.argv[1:]\n"
-              "main()\n")
-    cmd = [sys.executable, "-c", script, "--model", gguf, "--n_ctx", str(args.ctx), "--port", str(port),
-           "--host", "127.0.0.1", "--model_alias", "local"]
-    if args.threads:
-        cmd += ["--n_threads", str(args.threads), "--n_threads_batch", str(args.threads)]
-    with log.open("w") as err:
-        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    raise SystemExit(f"llama-cpp-python's server exited; see {log}")
-                try:
-                    with socket.create_connection(("127.0.0.1", port), 0.5):
-                        break
-                except OSError:
-                    time.sleep(0.5)
-            yield f"http://127.0.0.1:{port}/v1"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def test_command(repo: Path) -> str:
-    from qwill.agent.verify import discover_test_command
-
-    found = discover_test_command(repo)
-    return f"{sys.executable} -m pytest -q" if found is None or "pytest" in found.command else found.command
+    try:
+        with llama_cpp_server(gguf, log, ctx=args.ctx, threads=args.threads, alias="local") as server:
+            yield f"{server.url}/v1"
+    except ServerFailed as exc:
+        raise SystemExit(f"llama-cpp-python's server did not start: {exc}") from None
 
 
 def run_aider(task: dict[str, Any], repo: Path, args: argparse.Namespace, base_url: str, log: Path) -> TaskResult:

@@ -4,17 +4,12 @@ for this module."""
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from benchmarks.llama_cpp_server import LlamaCppServer, ServerFailed, llama_cpp_server
 from qwill.completion.service import CompletionRequest
 from qwill.config import EngineSettings, Settings
 from qwill.doctor import run_doctor
@@ -28,43 +23,28 @@ from qwill.session import ModelState, Session
 pytestmark = pytest.mark.model
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture(scope="module")
+def llama_server(default_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]:
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    try:
+        with llama_cpp_server(default_model_path, log, ctx=2048, timeout=180) as server:
+            yield server
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
-def server_url(default_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path),
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-            stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited ({proc.returncode}): {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/v1/models", timeout=2) as resp:
-                    json.load(resp)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def server_url(llama_server: LlamaCppServer) -> str:
+    return llama_server.url
+
+
+@pytest.fixture(autouse=True)
+def _server_alive(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that fails because the server died says so, with the server's log."""
+    yield
+    if "llama_server" in request.fixturenames:
+        server: LlamaCppServer = request.getfixturevalue("llama_server")
+        assert server.proc.poll() is None, server.tail()
 
 
 @pytest.fixture(scope="module")
