@@ -181,6 +181,13 @@ def llama_server(gguf: str, args: argparse.Namespace, log: Path) -> Iterator[str
         raise SystemExit(f"llama-cpp-python's server did not start: {exc}") from None
 
 
+def test_command(repo: Path) -> str:
+    from qwill.agent.verify import discover_test_command
+
+    found = discover_test_command(repo)
+    return f"{sys.executable} -m pytest -q" if found is None or "pytest" in found.command else found.command
+
+
 def run_aider(task: dict[str, Any], repo: Path, args: argparse.Namespace, base_url: str, log: Path) -> TaskResult:
     files = repo_files(repo)
     cmd = [args.aider, "--model", "openai/local", "--openai-api-base", base_url, "--openai-api-key", "none",
