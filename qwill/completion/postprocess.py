@@ -125,13 +125,28 @@ def remove_suffix_overlap(text: str, suffix: str) -> str:
     return text
 
 
-def finish(raw: str, shape: Shape, suffix: str) -> str:
-    """The full pipeline for a finished generation."""
+@dataclass(frozen=True)
+class Finished:
+    """A finished generation after each step, so callers can count what each step removed."""
+
+    shaped: str  # after the cut to the unit (and trailing whitespace)
+    text: str  # the suggestion ("" for none)
+
+    @property
+    def overlap_removed(self) -> bool:
+        return self.text != self.shaped
+
+
+def finish_steps(raw: str, shape: Shape, suffix: str) -> Finished:
+    """`finish`, keeping what each step left."""
     text, _ = cut_to_shape(raw, shape)
     # trailing whitespace goes before the overlap check, which may leave a line break
     # and indentation on purpose (before closers the suffix has)
-    text = text.rstrip() if "\n" in text else text.rstrip("\r\n")
-    text = remove_suffix_overlap(text, suffix)
-    if not text.strip():
-        return ""
-    return text
+    shaped = text.rstrip() if "\n" in text else text.rstrip("\r\n")
+    text = remove_suffix_overlap(shaped, suffix)
+    return Finished(shaped if shaped.strip() else "", text if text.strip() else "")
+
+
+def finish(raw: str, shape: Shape, suffix: str) -> str:
+    """The full pipeline for a finished generation."""
+    return finish_steps(raw, shape, suffix).text

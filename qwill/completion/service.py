@@ -32,7 +32,7 @@ from ..engine.fim import ContextFile, FimParts
 from ..engine.worker import EngineWorker
 from .caches import Shown, SuggestionLRU, context_key, shown_at, typed_through
 from .kv_planner import Anchor, Plan, PlannerLimits, new_anchor, plan
-from .postprocess import Shape, cut_to_shape, finish
+from .postprocess import Shape, cut_to_shape, finish_steps
 from .prompt import Window
 from .syntax_rules import check_parse, syntax_shape
 
@@ -89,6 +89,33 @@ class Counters:
     speculations: int = 0
     prompt_tokens: int = 0
     evaluated_tokens: int = 0
+    # Where answers are lost, by stage, for the model calls made for the user's requests
+    # (speculation is counted in `speculations` only): each such call ends in `answered`
+    # or in exactly one empty_* counter other than empty_joined.
+    answered: int = 0  # model calls that produced a suggestion
+    empty_superseded: int = 0  # cancelled: a newer keystroke, $/cancelRequest, shutdown
+    empty_error: int = 0  # the engine failed
+    empty_model: int = 0  # the model wrote only whitespace (or stopped at once)
+    empty_shape: int = 0  # nothing left after the cut to one line / the block
+    empty_overlap: int = 0  # all of it repeated the text after the cursor
+    empty_parse: int = 0  # the parse check dropped it
+    empty_joined: int = 0  # a joined generation left nothing beyond what was typed
+    cut_overlap: int = 0  # text the suffix already has removed from a suggestion
+    cut_parse: int = 0  # the parse check shortened a suggestion
+    cut_time: int = 0  # the time budget ended the generation (an unfinished line dropped)
+    # the single-line / block decision at the cursor
+    shape_single: int = 0
+    shape_block: int = 0
+    # why generation stopped: the unit (line/block) was complete, the FIM format's stop
+    # strings, end of generation, max_tokens
+    stop_unit: int = 0
+    stop_string: int = 0
+    stop_eos: int = 0
+    stop_length: int = 0
+    # model calls with text typed since the anchor after the middle marker (anchored
+    # layout), and how many characters of it
+    middle_requests: int = 0
+    middle_chars: int = 0
 
 
 @dataclass
@@ -250,6 +277,7 @@ class CompletionService:
         self.counters.joined += 1
         rest = result.text[n:]
         if not rest.strip():
+            self.counters.empty_joined += 1
             return None
         return Suggestion(rest, req.offset, req.offset, source="joined", stats=result.stats)
 
@@ -317,6 +345,14 @@ class CompletionService:
             shape = syntax_shape(req.text, req.offset, req.language_id, req.path,
                                  allow_multiline=s.multiline)
         prompt = self._prompt(req, p, context)
+        c = self.counters if commit else Counters()  # speculation: counted apart
+        if shape.multiline:
+            c.shape_block += 1
+        else:
+            c.shape_single += 1
+        if p.middle:
+            c.middle_requests += 1
+            c.middle_chars += len(p.middle)
         # No newline stop for one-line shapes: when the line is already complete the
         # model's first token is a newline and the next line is the suggestion. (The
         # engine adds its FIM format's own stops.)
@@ -343,9 +379,11 @@ class CompletionService:
                 if budget and first_line_at is not None and time.perf_counter() - first_line_at > budget:
                     token.cancel("unit complete")  # out of time: keep what is whole
                     raw = raw[: raw.rfind("\n")] if "\n" in raw else raw
+                    c.cut_time += 1
                     break
         except EngineError as exc:
             log.warning("completion failed: %s", exc)
+            c.empty_error += 1
             return None
         finally:
             await stream.aclose()
@@ -353,13 +391,37 @@ class CompletionService:
         self.counters.evaluated_tokens += stats.prompt_eval_tokens
         if token.cancelled and token.reason != "unit complete":
             log.debug("completion for %s cancelled (%s)", req.uri, token.reason)
+            c.empty_superseded += 1
             return None
-        text = finish(raw, shape, req.text[req.offset:req.offset + len(p.anchor.suffix)])
+        if token.cancelled:
+            c.stop_unit += 1
+        elif stats.stop_reason == "stop":
+            c.stop_string += 1
+        elif stats.stop_reason == "eos":
+            c.stop_eos += 1
+        elif stats.stop_reason == "length":
+            c.stop_length += 1
+        done = finish_steps(raw, shape, req.text[req.offset:req.offset + len(p.anchor.suffix)])
+        text = done.text
+        if not raw.strip():
+            c.empty_model += 1
+        elif not done.shaped:
+            c.empty_shape += 1
+        elif not text:
+            c.empty_overlap += 1
+        elif done.overlap_removed:
+            c.cut_overlap += 1
         if text:
-            text = check_parse(req.text, req.offset, text, req.language_id, req.path).text
+            checked = check_parse(req.text, req.offset, text, req.language_id, req.path).text
+            if not checked:
+                c.empty_parse += 1
+            elif checked != text:
+                c.cut_parse += 1
+            text = checked
         log.debug("completion raw=%r text=%r stop=%s", raw, text, stats.stop_reason)
         if not text:
             return None
+        c.answered += 1
         return Suggestion(text, req.offset, req.offset, stats=stats, fim=prompt)
 
     # -- idle work ---------------------------------------------------------------------

@@ -241,3 +241,42 @@ async def test_forget_drops_the_document_state(worker: EngineWorker) -> None:
     assert s is not None and s.source == "model" and s.text == "turn b + a"
     assert len(engine.history) == 2
     assert service.counters.reanchors == 2
+
+
+async def test_counters_say_where_each_answer_was_lost(worker: EngineWorker) -> None:
+    text = "def f(a, b):\n    x = compute(a)\n    return x\n"
+    after_x = text.index("    return") + 4  # an empty-looking place before `return x`
+    service, _ = make(worker,
+                      "   \n  ",  # whitespace only: the model wrote nothing
+                      "return x",  # what the suffix already has: all overlap
+                      "'done'",  # answered
+                      "x = (((",  # parses worse: dropped
+                      "total(a)\n    more")  # one line at mid-statement: the rest cut
+    c = service.counters
+    assert await service.complete(req()) is None
+    assert c.empty_model == 1
+    assert await service.complete(req(text, after_x)) is None
+    assert c.empty_overlap == 1
+    assert (await service.complete(req(TEXT, len(TEXT)))) is not None
+    assert c.answered == 1
+    assert await service.complete(req("def g():\n    \n", len("def g():\n    "))) is None
+    assert c.empty_parse == 1
+    s = await service.complete(req("y = \n", len("y = ")))
+    assert s is not None and s.text == "total(a)"
+    assert c.answered == 2 and c.stop_unit == 1 and c.shape_single == 2 and c.shape_block == 3
+    assert c.model_calls == 5 == c.answered + c.empty_model + c.empty_overlap + c.empty_parse
+
+
+async def test_counters_count_superseded_generations_and_typed_middles(worker: EngineWorker) -> None:
+    service, engine = make(worker, "return a + b + c + d + e + f", "'done'", "a - b", "urn a", gated=True)
+    first = asyncio.ensure_future(service.complete(req()))
+    await until(engine.first_piece.is_set)
+    await service.complete(req(TEXT, len(TEXT)))
+    assert await first is None
+    assert service.counters.empty_superseded == 1
+    engine.release.set()  # type: ignore[attr-defined]
+    await service.complete(req())  # anchors at AT again
+    assert service.counters.middle_requests == 0
+    s = await service.complete(typed("ret"))  # the typed text goes after the middle marker
+    assert s is not None
+    assert service.counters.middle_requests == 1 and service.counters.middle_chars == 3
