@@ -10,10 +10,20 @@ llama-server `/infill` with llama.vim's request shape (cache_prompt,
 `prompt`), built from the llama.cpp sources that the llama-cpp-python sdist
 vendors, in the same run, one after the other.
 
-    python -m benchmarks.typing_trace [--keystrokes 300] [--no-baseline]
+    python -m benchmarks.typing_trace [--keystrokes 300] [--source DIR ...] [--no-baseline]
+        [--no-time-limits] [--threads N] [--json out.json]
 
-Reports p50/p95 latency, first-request latency, cache-hit rate, prompt tokens
-evaluated per keystroke, resident memory, and the ratio to the baseline.
+Reports, for both in the same run, usefulness beside speed: the empty-answer
+rate, first-line agreement and whole-suggestion agreement over every keystroke,
+and "accepted" (the share of shown suggestions that the user then typed
+through), all as qwill.evaluation.metrics defines them against the author's
+text from the cursor on; and p50/p95 latency, first-request latency, cache-hit
+rate, prompt tokens evaluated per keystroke, resident memory, the ratio to the
+baseline; for Qwill also its pipeline's counters by stage (where model calls'
+answers went). Qwill decodes greedily and the peer samples with a fixed seed,
+so with --no-time-limits the suggestions do not depend on the machine's load.
+`--source` types into any directory of code (functions found with tree-sitter;
+default: standard-library modules); `--json` keeps every keystroke's suggestion.
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
+from qwill.evaluation.metrics import Outcome, Usefulness
+
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 LLAMA_CPP_PYTHON = "0.3.36"
@@ -58,6 +70,14 @@ class Site:
     line: int  # cursor line (0-based)
     indent: str
     typed: str  # what the user types there
+    original: str = ""  # the document as its author wrote it
+    start: int = 0  # offset in `original` where the typing begins
+    language_id: str = "python"
+
+    def truth(self, n: int) -> str:
+        """What the author wrote from the cursor on, after n typed characters: the
+        continuation a suggestion should match."""
+        return self.original[self.start + n:]
 
 
 def _body_start(lines: list[str], i: int) -> int | None:
@@ -77,22 +97,83 @@ def _body_start(lines: list[str], i: int) -> int | None:
     return j
 
 
-def make_trace(keystrokes: int, seed: int = 7, lines_typed: int = 2) -> list[Site]:
-    lib = Path(sysconfig.get_paths()["stdlib"])
+_COMMENT_LINE = ("#", "//", "/*", "*", "--")
+
+
+def _other_body_starts(path: Path, text: str, lines: list[str]) -> list[int]:
+    """First body lines of the functions in a non-Python file (tree-sitter definitions):
+    the first non-comment line after the header that is indented deeper than it."""
+    from qwill.context.languages import language_for
+    from qwill.context.syntax import SyntaxTree, definitions
+
+    spec = language_for("", str(path))
+    if spec is None:
+        return []
+    out = []
+    for d in definitions(SyntaxTree(spec, text), with_snippets=False):
+        if d.kind not in ("function", "method") or d.end_line - d.line < 2:
+            continue
+        head = lines[d.line]
+        width = len(head) - len(head.lstrip())
+        for j in range(d.line + 1, min(d.end_line, len(lines))):
+            stripped = lines[j].strip()
+            if not stripped or stripped.startswith(_COMMENT_LINE):
+                continue
+            if len(lines[j]) - len(lines[j].lstrip()) > width:
+                out.append(j)
+            break
+    return out
+
+
+def source_files(sources: list[str] | None) -> list[Path]:
+    """The files to trace: the given files and every file of a supported language under
+    the given directories; by default a fixed set of standard-library modules."""
+    if not sources:
+        lib = Path(sysconfig.get_paths()["stdlib"])
+        return [lib / rel for rel in STDLIB_FILES if (lib / rel).exists()]
+    from qwill.context.languages import language_for
+
+    skip = {".git", "node_modules", "__pycache__", ".venv", "venv", "build", "dist", ".tox"}
+    out: list[Path] = []
+    for src in sources:
+        root = Path(src)
+        if root.is_file():
+            out.append(root)
+            continue
+        if not root.is_dir():
+            sys.exit(f"no such file or directory: {src}")
+        for path in sorted(root.rglob("*")):
+            if (path.is_file() and not skip & set(path.relative_to(root).parts)
+                    and language_for("", str(path)) is not None and path.stat().st_size < 500_000):
+                out.append(path)
+    return out
+
+
+def make_trace(keystrokes: int, seed: int = 7, lines_typed: int = 2,
+               files: list[Path] | None = None) -> list[Site]:
+    """Sites to type at: the first `lines_typed` lines of function bodies, cleared and
+    typed again, until `keystrokes` characters."""
+    from qwill.context.languages import language_for
+
     rng = random.Random(seed)
     candidates: list[Site] = []
-    for rel in STDLIB_FILES:
-        path = lib / rel
-        if not path.exists():
+    for path in files if files is not None else source_files(None):
+        try:
+            original = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
             continue
-        lines = path.read_text(encoding="utf-8").split("\n")
-        for i, line in enumerate(lines):
-            m = _DEF.match(line)
-            if not m:
-                continue
-            j = _body_start(lines, i)
-            if j is None:
-                continue
+        spec = language_for("", str(path))
+        language_id = spec.name if spec is not None else "python"
+        lines = original.split("\n")
+        if path.suffix == ".py":
+            starts = [j for i, line in enumerate(lines) if _DEF.match(line)
+                      for j in [_body_start(lines, i)] if j is not None]
+        else:
+            starts = _other_body_starts(path, original, lines)
+        line_offsets = [0]
+        for line in lines:
+            line_offsets.append(line_offsets[-1] + len(line) + 1)
+        for j in starts:
             indent = re.match(r"[ \t]*", lines[j]).group(0)  # type: ignore[union-attr]
             body = []
             for k in range(j, min(j + lines_typed, len(lines))):
@@ -105,7 +186,8 @@ def make_trace(keystrokes: int, seed: int = 7, lines_typed: int = 2) -> list[Sit
             if len(typed) < 12:
                 continue
             cleared = [*lines[:j], indent, *lines[j + len(body):]]
-            candidates.append(Site(path, "\n".join(cleared), j, indent, typed))
+            candidates.append(Site(path, "\n".join(cleared), j, indent, typed, original,
+                                   line_offsets[j] + len(indent), language_id))
     rng.shuffle(candidates)
     sites, total = [], 0
     for site in candidates:
@@ -158,6 +240,18 @@ class Result:
     rss_mb: float = float("nan")
     prompt_tokens: list[int] = field(default_factory=list)
     nonempty: int = 0
+    # one per keystroke: what was shown, what the author wrote from the cursor on
+    records: list[dict[str, Any]] = field(default_factory=list)
+    # the pipeline's counters by stage over the trace (Qwill: qwill/completionStats)
+    stages: dict[str, int] = field(default_factory=dict)
+
+    def record(self, site: int, n: int, suggestion: str, truth: str, source: str, seconds: float,
+               stages: list[str] | None = None) -> None:
+        o = Outcome.score(suggestion, truth)
+        self.records.append({"site": site, "n": n, "suggestion": suggestion, "truth": truth[:400],
+                             "shown": o.shown, "first_line": o.first_line, "accepted": o.accepted,
+                             "source": source, "seconds": round(seconds, 4),
+                             **({"stages": stages} if stages is not None else {})})
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies)
@@ -179,11 +273,35 @@ class Result:
             "nonempty_suggestions": self.nonempty,
             "rss_mb": round(self.rss_mb, 0),
             "sources": self.sources,
+            **usefulness(self.records),
+            **({"stages": self.stages} if self.stages else {}),
         }
 
 
+def usefulness(records: list[dict[str, Any]]) -> dict[str, float | int]:
+    """Empty rate, first-line and whole-suggestion agreement, accepted: the shared definitions
+    of qwill.evaluation.metrics over every keystroke's suggestion and the truth there."""
+    return Usefulness.of(Outcome(r["shown"], r["first_line"], r["accepted"]) for r in records).as_dict()
+
+
+# counters of qwill/completionStats that say where a model call's answer went
+STAGE_PREFIXES = ("answered", "empty", "cut", "shape", "stop", "middle")
+
+
+def _stats_dict(stats: Any) -> dict[str, int]:
+    if isinstance(stats, dict):
+        raw = stats
+    elif hasattr(stats, "_asdict"):  # pygls answers with namedtuple-like objects
+        raw = stats._asdict()
+    else:
+        raw = vars(stats)
+    return {k: v for k, v in raw.items() if isinstance(v, int)}
+
+
 # -- Qwill over stdio -------------------------------------------------------------------
-async def run_qwill(sites: list[Site], model: str, lines_before: int, lines_after: int) -> Result:
+async def run_qwill(sites: list[Site], model: str, lines_before: int, lines_after: int,
+                    threads: int = 0, completion: dict[str, Any] | None = None,
+                    context: dict[str, Any] | None = None) -> Result:
     res = Result("qwill")
     client = LanguageClient("typing-trace", "1")
     ready = asyncio.Event()
@@ -205,17 +323,20 @@ async def run_qwill(sites: list[Site], model: str, lines_before: int, lines_afte
         process_id=os.getpid(),
         capabilities=types.ClientCapabilities(text_document=types.TextDocumentClientCapabilities(
             inline_completion=types.InlineCompletionClientCapabilities())),
-        initialization_options={"engine": {"model": model},
-                                "completion": {"linesBefore": lines_before, "linesAfter": lines_after}},
+        initialization_options={"engine": {"model": model, **({"nThreads": threads} if threads else {})},
+                                "completion": {"linesBefore": lines_before, "linesAfter": lines_after,
+                                               **(completion or {})},
+                                **({"context": context} if context else {})},
     ))
     client.initialized(types.InitializedParams())
     await asyncio.wait_for(ready.wait(), 600)
     prev = await client.protocol.send_request_async("qwill/completionStats", {})
+    start_stats = _stats_dict(prev)
     for n_site, site in enumerate(sites):
         uri = site.path.as_uri() + f"#site{n_site}"
         version = 1
         client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
-            uri=uri, language_id="python", version=version, text=site.text)))
+            uri=uri, language_id=site.language_id, version=version, text=site.text)))
         for n in range(len(site.typed) + 1):
             if n:
                 ch = site.typed[n - 1]
@@ -241,6 +362,8 @@ async def run_qwill(sites: list[Site], model: str, lines_before: int, lines_afte
             for key, name in (("typedThrough", "typed-through"), ("cacheHits", "cache"), ("joined", "joined")):
                 if getattr(stats, key) > getattr(prev, key):
                     source = name
+            moved = [k for k, v in _stats_dict(stats).items()
+                     if k.startswith(STAGE_PREFIXES) and v > getattr(prev, k, 0)]
             prev = stats
             if n == 0:
                 res.first.append(dt)
@@ -254,8 +377,15 @@ async def run_qwill(sites: list[Site], model: str, lines_before: int, lines_afte
                         res.prompt_tokens.append(prompt)
             items = out.items if isinstance(out, types.InlineCompletionList) else (out or [])
             res.nonempty += bool(items)
+            shown = ""
+            if items:
+                shown = items[0].insert_text if isinstance(items[0].insert_text, str) else items[0].insert_text.value
+            if n:
+                res.record(n_site, n, shown, site.truth(n), source, dt, moved)
         client.text_document_did_close(types.DidCloseTextDocumentParams(
             text_document=types.TextDocumentIdentifier(uri=uri)))
+    end_stats = _stats_dict(await client.protocol.send_request_async("qwill/completionStats", {}))
+    res.stages = {k: v - start_stats.get(k, 0) for k, v in end_stats.items()}
     if client._server is not None:
         res.rss_mb = _rss_mb(client._server.pid)
     await client.shutdown_async(None)
@@ -298,7 +428,8 @@ def _post(url: str, body: dict[str, Any], timeout: float = 120) -> dict[str, Any
         return dict(json.loads(resp.read()))
 
 
-def run_baseline(sites: list[Site], model_path: Path, threads: int) -> Result:
+def run_baseline(sites: list[Site], model_path: Path, threads: int, seed: int = 1,
+                 time_limits: bool = True) -> Result:
     res = Result("llama-server /infill (llama.vim)")
     binary = build_llama_server()
     port = _free_port()
@@ -314,7 +445,7 @@ def run_baseline(sites: list[Site], model_path: Path, threads: int) -> Result:
                         break
             except OSError:
                 time.sleep(0.5)
-        for site in sites:
+        for n_site, site in enumerate(sites):
             lines = site.text.split("\n")
             for n in range(len(site.typed) + 1):
                 typed = site.typed[:n]
@@ -335,7 +466,9 @@ def run_baseline(sites: list[Site], model_path: Path, threads: int) -> Result:
                     "top_k": 40, "top_p": 0.99, "stream": False,
                     "samplers": ["top_k", "top_p", "infill"],
                     "cache_prompt": True,
-                    "t_max_prompt_ms": 500, "t_max_predict_ms": 1000,
+                    # llama.vim samples; a fixed seed makes its choices repeatable
+                    "seed": seed,
+                    **({"t_max_prompt_ms": 500, "t_max_predict_ms": 1000} if time_limits else {}),
                 }
                 t0 = time.perf_counter()
                 out = _post(base + "/infill", body)
@@ -350,7 +483,13 @@ def run_baseline(sites: list[Site], model_path: Path, threads: int) -> Result:
                     res.evaluated.append(evaluated)
                     res.sources["model"] = res.sources.get("model", 0) + 1
                     res.prompt_tokens.append(int(out.get("tokens_evaluated", 0)))
-                res.nonempty += bool(out.get("content", "").strip())
+                content = str(out.get("content", ""))
+                res.nonempty += bool(content.strip())
+                if n:
+                    # what llama.vim shows: the content without its trailing blank lines,
+                    # nothing when it is only whitespace
+                    shown = content.rstrip("\n") if content.strip() else ""
+                    res.record(n_site, n, shown, site.truth(n), "model", dt)
         res.rss_mb = _rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -370,36 +509,87 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores"
 
 
-def main() -> int:
+def print_usefulness(ours: Result, base: Result | None) -> None:
+    """The usefulness rows, Qwill beside the peer."""
+    rows = [("qwill", ours.summary())] + ([("peer", base.summary())] if base else [])
+    keys = [("empty_pct", "empty answers %"), ("first_line_agreement_pct", "first-line agreement %"),
+            ("whole_agreement_pct", "whole-suggestion agreement %"),
+            ("accepted_pct", "accepted % (of shown)"), ("p50_s", "p50 s"), ("p95_s", "p95 s")]
+    print("usefulness over every keystroke:")
+    for key, label in keys:
+        print(f"  {label:30s} " + "  ".join(f"{name} {row.get(key)}" for name, row in rows))
+
+
+def print_stages(stages: dict[str, int]) -> None:
+    """Where Qwill's model calls ended, by stage (qwill/completionStats over the trace)."""
+    calls = stages.get("answered", 0) + sum(v for k, v in stages.items()
+                                             if k.startswith("empty") and k != "emptyJoined")
+    print(f"qwill stages ({calls} model calls for the user's keystrokes):")
+    for prefix in STAGE_PREFIXES:
+        row = {k: v for k, v in stages.items() if k.startswith(prefix) and v}
+        if row:
+            print("  " + ", ".join(f"{k} {v}" for k, v in row.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keystrokes", type=int, default=300)
+    ap.add_argument("--source", "--files", action="append", metavar="PATH",
+                    help="a file or directory of code to type into (repeatable; default: "
+                         "standard-library modules)")
+    ap.add_argument("--seed", type=int, default=7, help="which sites are typed, and the peer's sampling seed")
     ap.add_argument("--model", default="default")
+    ap.add_argument("--threads", type=int, default=0, help="llama.cpp threads for both (0: all cores)")
     ap.add_argument("--lines-before", type=int, default=120)
     ap.add_argument("--lines-after", type=int, default=40)
+    ap.add_argument("--no-time-limits", action="store_true",
+                    help="no time budget for either (Qwill completion.timeBudget 0, the peer without "
+                         "t_max_*_ms): suggestions then do not depend on the machine's load")
+    ap.add_argument("--completion", type=json.loads, default={},
+                    help='extra Qwill completion settings as JSON, e.g. \'{"maxTokens": 32}\'')
+    ap.add_argument("--context", type=json.loads, default={},
+                    help='Qwill context settings as JSON, e.g. \'{"enabled": false}\'')
     ap.add_argument("--no-baseline", action="store_true")
-    ap.add_argument("--json", help="write the results to this file")
-    args = ap.parse_args()
+    ap.add_argument("--json", help="write the results (with every keystroke's suggestion) to this file")
+    args = ap.parse_args(argv)
 
     from qwill.engine.llama import default_threads
     from qwill.engine.resolve import resolve_model
 
     model_path = resolve_model(args.model)
-    sites = make_trace(args.keystrokes)
+    threads = args.threads or default_threads()
+    files = source_files(args.source)
+    sites = make_trace(args.keystrokes, args.seed, files=files)
+    if not sites:
+        sys.exit("no function bodies to type into in the given sources")
+    where = "stdlib files" if not args.source else "files of " + ", ".join(args.source)
     print(f"trace: {sum(len(s.typed) for s in sites)} keystrokes at {len(sites)} sites "
-          f"in {len({s.path for s in sites})} stdlib files; machine: {machine()}", flush=True)
-    ours = asyncio.run(run_qwill(sites, str(model_path), args.lines_before, args.lines_after))
-    report: dict[str, Any] = {"machine": machine(), "keystrokes": len(ours.latencies),
-                              "qwill": ours.summary()}
-    print("qwill:", json.dumps(report["qwill"]), flush=True)
+          f"in {len({s.path for s in sites})} {where}; machine: {machine()}; "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+    completion = dict(args.completion)
+    if args.no_time_limits:
+        completion.setdefault("timeBudget", 0)
+    ours = asyncio.run(run_qwill(sites, str(model_path), args.lines_before, args.lines_after,
+                                 threads, completion, args.context))
+    report: dict[str, Any] = {"machine": machine(), "load_before": round(os.getloadavg()[0], 1),
+                              "args": {k: v for k, v in vars(args).items() if k != "json"},
+                              "sites": [{"path": str(s.path), "line": s.line, "typed": s.typed} for s in sites],
+                              "keystrokes": len(ours.latencies), "qwill": ours.summary()}
+    print("qwill:", json.dumps({k: v for k, v in report["qwill"].items() if k != "stages"}), flush=True)
+    print_stages(ours.stages)
+    base: Result | None = None
     if not args.no_baseline and shutil.which("cmake"):
-        base = run_baseline(sites, model_path, default_threads())
+        base = run_baseline(sites, model_path, threads, args.seed, not args.no_time_limits)
         report["baseline"] = base.summary()
         print("baseline:", json.dumps(report["baseline"]), flush=True)
         if ours.latencies and base.latencies:
             report["p50_ratio"] = round(statistics.median(base.latencies) / statistics.median(ours.latencies), 1)
             print(f"p50 ratio (baseline / qwill): {report['p50_ratio']}x")
+    print_usefulness(ours, base)
+    report["load_after"] = round(os.getloadavg()[0], 1)
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        report["records"] = {"qwill": ours.records, **({"baseline": base.records} if base else {})}
+        Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
 
 
