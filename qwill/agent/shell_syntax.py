@@ -278,6 +278,9 @@ class _Walker:
             if node.child_count and t not in ("heredoc_body", "string", "raw_string", "ansi_c_string",
                                                  "translated_string") and self._gap(node):
                 self.note(Verdict.ASK, "the shell grammar skipped part of the line")
+            if t == "expansion" and re.search(r"@\s*P", self.text(node)):
+                # ${X@P} expands X as a prompt string, and prompts run their command substitutions
+                self.note(Verdict.ASK, "prompt expansion (${X@P}) can run the commands in a variable's value")
             if t in ("command_substitution", "process_substitution"):
                 what = "command substitution ($(...) or backticks)" if t == "command_substitution" \
                     else "process substitution (<(...) or >(...))"
@@ -346,13 +349,13 @@ class _Walker:
                     self.statement(c, depth + 1)
         elif t == "redirected_statement":
             body = node.child_by_field_name("body")
-            redirects = [self.redirect(r) for r in node.children_by_field_name("redirect")]
+            redirects = [r for c in node.children_by_field_name("redirect") for r in self.redirects(c)]
             if body is not None and body.type == "command":
                 self.command(body, extra_redirects=redirects)
             else:
                 if body is not None:
                     self.statement(body, depth + 1)
-                self.commands.append(SimpleCommand(redirects=[r for r in redirects if r is not None]))
+                self.commands.append(SimpleCommand(redirects=redirects))
         elif t == "command":
             self.command(node)
         elif t in ("variable_assignment", "variable_assignments"):
@@ -394,7 +397,7 @@ class _Walker:
             elif c.type not in ("test_operator",):
                 yield from self._leaf_words(c)
 
-    def command(self, node, extra_redirects: list[Redirect | None] | None = None) -> None:  # type: ignore[no-untyped-def]
+    def command(self, node, extra_redirects: list[Redirect] | None = None) -> None:  # type: ignore[no-untyped-def]
         cmd = SimpleCommand()
         children = list(node.children)
         for a, b in pairwise(children):
@@ -406,9 +409,7 @@ class _Walker:
             if c.type == "variable_assignment":
                 cmd.assignments.append(self.assignment(c))
             elif c.type in ("file_redirect", "herestring_redirect", "heredoc_redirect"):
-                r = self.redirect(c)
-                if r is not None:
-                    cmd.redirects.append(r)
+                cmd.redirects.extend(self.redirects(c))
             elif fname == "name" or c.type == "command_name":
                 inner = c.named_children[0] if c.named_children else c
                 cmd.words.append(self.word(inner))
@@ -423,9 +424,7 @@ class _Walker:
                 self.statement(c)  # what it holds is still judged
             else:
                 self.note(Verdict.ASK, f"the shell grammar reads '{c.type}' in a command as an operator")
-        for r in extra_redirects or []:
-            if r is not None:
-                cmd.redirects.append(r)
+        cmd.redirects.extend(extra_redirects or [])
         self.commands.append(cmd)
 
     def declaration(self, node) -> None:  # type: ignore[no-untyped-def]
@@ -456,11 +455,30 @@ class _Walker:
             return text, Word(self.text(value), None, unknown="an array")
         return text, self.word(value)
 
-    def redirect(self, node) -> Redirect | None:  # type: ignore[no-untyped-def]
+    def redirects(self, node) -> list[Redirect]:  # type: ignore[no-untyped-def]
+        """A redirection node as the redirections bash performs. A here-document's node holds
+        what follows its marker on the line (`cat <<EOF > out`, `cat <<EOF | tee out`): those
+        redirections and commands are the line's too."""
+        if node.type != "heredoc_redirect":
+            return [self.redirect(node)]
+        op = next((c.type for c in node.children if c.type in ("<<", "<<-")), "<<")
+        out = [Redirect(op, None, None)]
+        start = next((c for c in node.children if c.type == "heredoc_start"), None)
+        quoted = start is not None and any(q in self.text(start) for q in "'\"\\")
+        for c in node.children:
+            if c.type in ("file_redirect", "herestring_redirect", "heredoc_redirect"):
+                out.extend(self.redirects(c))
+            elif c.type == "heredoc_body":
+                if not quoted and "`" in self.text(c):
+                    # bash runs backticks in an unquoted here-document; the grammar leaves them text
+                    self.note(Verdict.DENY, "command substitution ($(...) or backticks) is not allowed: "
+                                            "its output becomes words that cannot be checked")
+            elif c.is_named and c.type not in ("heredoc_start", "heredoc_end", "comment"):
+                self.statement(c)
+        return out
+
+    def redirect(self, node) -> Redirect:  # type: ignore[no-untyped-def]
         t = node.type
-        if t == "heredoc_redirect":
-            op = next((c.type for c in node.children if c.type in ("<<", "<<-")), "<<")
-            return Redirect(op, None, None)
         if t == "herestring_redirect":
             words = [c for c in node.named_children if c.type in _WORD_TYPES]
             for w in words:
@@ -614,6 +632,9 @@ class _Eval:
         if (source.startswith("~") and pieces and not pieces[0][1] and pieces[0][0].startswith("~")
                 and ("/" in pieces[0][0] or len(pieces) == 1)):  # a quoted char in the prefix stops it
             head, sep, rest = pieces[0][0].partition("/")
+            if re.search(r"[=:]~", pieces[0][0]):
+                # bash also ends the prefix at '=' or ':' when a tilde follows (`~=~` is $HOME=~)
+                return Word(source, None, unknown=f"{source} is expanded by the shell")
             home = _tilde(head[1:], self.w.env)
             if home is None:
                 return Word(source, None, unknown=f"{head} is expanded by the shell")

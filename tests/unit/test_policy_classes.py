@@ -33,6 +33,8 @@ CLASSES: dict[str, list[tuple[str, Verdict]]] = {
         ("ls\\\n;curl x", Verdict.DENY),
         ("echo ok &&\\\nwget x", Verdict.DENY),
         ("cat <<EOF\n$(curl x)\nEOF", Verdict.DENY),
+        ("cat <<EOF\n`curl x`\nEOF", Verdict.DENY),
+        ("echo ${PS1@P}", Verdict.ASK),  # a prompt string's $(...) runs  # bash runs backticks in an unquoted here-document
         ("echo \"$(id)\"", Verdict.DENY),
         ("$'\\x63url' x", Verdict.DENY),
         ("c''url x", Verdict.DENY),
@@ -131,6 +133,13 @@ CLASSES: dict[str, list[tuple[str, Verdict]]] = {
         ("echo x > link_out/x", Verdict.DENY),
         ("echo x &> /tmp/x", Verdict.DENY),
         ("echo x 2>/tmp/x", Verdict.DENY),
+        # what follows a here-document's marker on its line is the line's too
+        ("cat <<EOF > ../x\nhi\nEOF", Verdict.DENY),
+        ("cat <<'EOF' >> ~/.bashrc\nhi\nEOF", Verdict.DENY),
+        ("cat <<-EOF 2>/tmp/x\n\thi\n\tEOF", Verdict.DENY),
+        ("cat 0<<EOF >/tmp/x\nEOF", Verdict.DENY),
+        ("cat <<A <<B > /tmp/x\na\nA\nb\nB", Verdict.DENY),
+        ("cat <<EOF > .git/config\nx\nEOF", Verdict.ASK),
         ("sed -n '1w /tmp/x' a.py", Verdict.ASK),
         ("sort -o/tmp/x a.py", Verdict.DENY),
         ("sort -o /tmp/x a.py", Verdict.DENY),

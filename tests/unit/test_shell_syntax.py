@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from qwill.agent.shell import sandbox_works
@@ -78,6 +78,7 @@ PIECES = ["a", "b", "cu", "rl", "x y", "'q r'", '"d e"', "\\c", "\\ ", "\\#", "#
 @needs_oracle
 @settings(max_examples=250, deadline=None)
 @given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=12))
+@example(pieces=["~", "=~"])  # bash: $HOME=~
 def test_the_parser_reads_a_line_as_bash_does(pieces: list[str]) -> None:
     line = "w " + "".join(pieces)
     ours = our_commands(line)
