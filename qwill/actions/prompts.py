@@ -49,6 +49,31 @@ def fix(language: str, code: str, problems: list[tuple[str, str]], context: str 
         "above, with the problem fixed and nothing else changed.")
 
 
+def fix_lines(language: str, code: str, lines: str, problems: list[tuple[str, str]],
+              context: str = "") -> list[ChatMessage]:
+    """The fix as small models can give it: `code` for understanding, and only `lines` (the
+    problem's lines, verbatim) asked back, corrected."""
+    listed = "\n".join(f"- {msg}" for msg, _ in problems)
+    ctx = f"The file starts with:\n{_code(language, context)}\n\n" if context else ""
+    one = lines.strip("\n").count("\n") == 0
+    what = "line" if one else "lines"
+    return _messages(
+        f"{ctx}This {display_name(language)} code has "
+        f"{'a problem' if len(problems) == 1 else 'problems'}:\n{listed}\n\n{_code(language, code)}\n\n"
+        f"The problem is on the {what}:\n{_code(language, lines)}\n\n"
+        f"Answer with the corrected {what} only, in one ```{fence(language)} code block. "
+        f"Change only what the problem needs.")
+
+
+def fix_span(language: str, line: str, span: str, problem: str, context: str = "") -> list[ChatMessage]:
+    """The narrowest fix: what should replace `span` in `line`."""
+    ctx = f"The file starts with:\n{_code(language, context)}\n\n" if context else ""
+    return _messages(
+        f"{ctx}In this {display_name(language)} line:\n{_code(language, line)}\n\n"
+        f"`{span}` is wrong: {problem}\n\n"
+        f"Answer with only the text that should replace `{span}`, in one ```{fence(language)} code block.")
+
+
 def rewrite(language: str, code: str, instruction: str) -> list[ChatMessage]:
     return _messages(
         f"Rewrite this {display_name(language)} code.\n\nInstruction: {instruction}\n\n"

@@ -15,17 +15,19 @@ caller sends the `WorkspaceChange` to the editor.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..context.document import DocumentStore, Position, TextDocument
 from ..context.languages import CLASS_LIKE, LanguageSpec
 from ..context.syntax import MAX_PARSE_CHARS, Scope, SyntaxStore, SyntaxTree, outline
-from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
+from ..engine.base import CancelToken, Engine, EngineError, GenerationRequest, GenerationStats, ModelInfo
 from ..engine.chat import ChatMessage, ChatTemplateError
+from ..engine.fim import FimParts
 from ..engine.worker import EngineWorker
 from . import doc_comments, prompts, test_layout
 from .answers import AnswerError, code_blocks, replacement_text
@@ -54,6 +56,20 @@ EXPLAIN_MAX_TOKENS = 512
 DOC_MAX_TOKENS = 256
 EXISTING_TESTS_MAX_CHARS = 2000
 CLASS_OUTLINE_LINES = 60  # a longer class is shown to the docstring prompt as an outline
+# Below this many parameters a model copies a whole function back unchanged more often than it
+# fixes it (Qwen2.5-Coder-0.5B did, for a one-word typo): a fix then asks for the problem's
+# lines only, and for an infill of the diagnostic's range when that fails.
+SMALL_MODEL_PARAMETERS = 3_000_000_000
+INFILL_MAX_TOKENS = 24
+LINE_SIMILARITY_MIN = 0.4  # a corrected line keeps at least this much of the line it fixes
+_QUOTED_NAME = re.compile(r"""['"`‘“]([A-Za-z_$][\w$]*)['"`’”]""")
+_NAME_LIKE = re.compile(r"[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*")
+
+
+def small_model(info: ModelInfo) -> bool:
+    """Whether the model is small enough to be asked for the narrower answer shapes
+    (unknown sizes, e.g. remote models, count as large)."""
+    return 0 < info.parameters < SMALL_MODEL_PARAMETERS
 
 
 @dataclass
@@ -84,6 +100,11 @@ class _Plan:
     messages: list[ChatMessage]
     max_tokens: int
     finish: Callable[[str, GenerationStats], ActionResult]
+    # an infill of a range (the engine's FIM format) instead of a chat answer
+    fim: FimParts | None = None
+    # asked when this plan's answer is refused (a narrower ask), and what it asks for
+    retry: _Plan | None = None
+    what: str = ""
 
 
 TextListener = Callable[[str], None]
@@ -129,26 +150,51 @@ class ActionService:
             return ActionResult(target, title, error="the model is not loaded yet; try again when it is ready")
         snap = self.snapshot(doc)
         try:
-            plan = self._plan(target, snap, tuple(roots))
+            plan: _Plan | None = self._plan(target, snap, tuple(roots), small_model(engine.info),
+                                            engine.fim is not None)
         except (ActionError, AnswerError, EditError) as exc:
             return ActionResult(target, title, error=str(exc))
+        said = ""  # the refusals before the last answer, for the message
+        result = ActionResult(target, title)
+        while plan is not None:
+            result, retryable = await self._attempt(target, plan, snap, engine, cancel, on_text)
+            if result.ok or not retryable or plan.retry is None or cancel.cancelled:
+                break
+            plan = plan.retry
+            log.info("action %s: asking again, for %s", target.kind.value, plan.what)
+            said += f"{result.error}; asked again for {plan.what}: "
+        if said and not result.ok and not result.cancelled:
+            result.error = said + (result.error or "")
+        return result
+
+    async def _attempt(self, target: ActionTarget, plan: _Plan, snap: Snapshot, engine: Engine,
+                       cancel: CancelToken, on_text: TextListener | None) -> tuple[ActionResult, bool]:
+        """Ask the model once; the result and whether a refusal may be retried."""
         fmt = engine.info.chat_format
-        try:
-            prompt = fmt.render(plan.messages)
-        except ChatTemplateError as exc:
-            return ActionResult(target, plan.title, error=str(exc))
+        if plan.fim is not None:
+            if engine.fim is None:
+                return ActionResult(target, plan.title, error="the model has no fill-in-the-middle format"), False
+            prompt = engine.fim.render_parts(plan.fim)
+            request = GenerationRequest(fim=plan.fim, max_tokens=plan.max_tokens, stop=("\n",),
+                                        temperature=self.options.temperature, slot="actions")
+        else:
+            try:
+                prompt = fmt.render(plan.messages)
+            except ChatTemplateError as exc:
+                return ActionResult(target, plan.title, error=str(exc)), False
+            request = GenerationRequest(prompt=prompt, max_tokens=plan.max_tokens, stop=fmt.stop,
+                                        temperature=self.options.temperature, slot="actions")
         n_ctx = _context_size(engine.info.extra, engine.info.context_length)
         try:
             prompt_tokens = await self.worker.call(lambda e: len(e.tokenize(prompt)))
         except EngineError as exc:
-            return ActionResult(target, plan.title, error=str(exc))
+            return ActionResult(target, plan.title, error=str(exc)), False
         room = n_ctx - prompt_tokens - 1
         if room < 32:
             return ActionResult(target, plan.title, error=(
                 f"the code is too large for the model's context ({prompt_tokens} tokens of {n_ctx}); "
-                "select less code or raise engine.contextSize"))
-        request = GenerationRequest(prompt=prompt, max_tokens=min(plan.max_tokens, room), stop=fmt.stop,
-                                    temperature=self.options.temperature, slot="actions")
+                "select less code or raise engine.contextSize")), plan.fim is None
+        request = replace(request, max_tokens=min(plan.max_tokens, room))
         stats = GenerationStats()
         answer = ""
         try:
@@ -157,9 +203,11 @@ class ActionService:
                 if on_text is not None:
                     on_text(answer)
         except EngineError as exc:
-            return ActionResult(target, plan.title, error=str(exc), answer=answer, stats=stats)
+            return ActionResult(target, plan.title, error=str(exc), answer=answer, stats=stats), False
         if cancel.cancelled or stats.stop_reason == "cancelled":
-            return ActionResult(target, plan.title, error="cancelled", cancelled=True, answer=answer, stats=stats)
+            return ActionResult(target, plan.title, error="cancelled", cancelled=True, answer=answer,
+                                stats=stats), False
+        retryable = False
         try:
             result = plan.finish(answer, stats)
             if result.change is not None:
@@ -167,13 +215,16 @@ class ActionService:
         except (ActionError, AnswerError, EditError) as exc:
             log.info("action %s refused: %s; answer was %r", target.kind.value, exc, answer[:2000])
             result = ActionResult(target, plan.title, error=str(exc))
+            # the user typing over the code meanwhile is not the model's fault: no second ask
+            retryable = not (isinstance(exc, EditError) and "while the model was working" in str(exc))
         result.answer, result.stats = answer, stats
-        return result
+        return result, retryable
 
     # -- planning -----------------------------------------------------------------------
-    def _plan(self, target: ActionTarget, snap: Snapshot, roots: tuple[Path, ...]) -> _Plan:
+    def _plan(self, target: ActionTarget, snap: Snapshot, roots: tuple[Path, ...], small: bool,
+              fim: bool) -> _Plan:
         if target.kind is ActionKind.FIX:
-            return self._plan_fix(target, snap)
+            return self._plan_fix(target, snap, small, fim)
         if target.kind is ActionKind.REWRITE:
             return self._plan_rewrite(target, snap)
         if target.kind is ActionKind.EXPLAIN:
@@ -205,7 +256,10 @@ class ActionService:
 
         return _Plan(title, messages(shown), self.options.max_tokens, finish)
 
-    def _plan_fix(self, target: ActionTarget, snap: Snapshot) -> _Plan:
+    def _plan_fix(self, target: ActionTarget, snap: Snapshot, small: bool, fim: bool) -> _Plan:
+        """The whole function (or the lines around the problem) asked back fixed; for a small
+        model, only the problem's lines. Either way a narrower ask follows a refusal: the
+        lines after the whole, an infill of the diagnostic's range after the lines."""
         if not target.diagnostics:
             raise ActionError("there is no problem to fix here (the fix action needs a diagnostic)")
         offsets = [snap.offset(d.start) for d in target.diagnostics]
@@ -225,9 +279,92 @@ class ActionService:
             end = start + sum(len(x) for x in lines[lo:hi])
         problems = [(d.describe(), snap.line_of(o)) for d, o in zip(target.diagnostics, offsets, strict=True)]
         title = f"Qwill: Fix “{target.diagnostics[0].message.strip()[:60]}”"
-        return self._replace_plan(target, snap, title, start, end,
-                                  lambda shown: prompts.fix(snap.language, shown, problems),
+        # the imports above the code shown: what an undefined name or attribute may have meant
+        head = _imports_only(snap.text[:start]).strip() if start else ""
+        lines_plan = self._fix_lines_plan(target, snap, title, (start, end), (min(offsets), max(ends)),
+                                          problems, head)
+        if len(target.diagnostics) == 1:
+            lines_plan.retry = self._fix_span_plan(target, snap, title, target.diagnostics[0], offsets[0],
+                                                   ends[0], head, fim=fim)
+        if small:
+            return lines_plan
+        plan = self._replace_plan(target, snap, title, start, end,
+                                  lambda shown: prompts.fix(snap.language, shown, problems, head),
                                   whole=whole, partial_guard=True)
+        lines_plan.retry = None  # one retry: the whole, then the lines
+        plan.retry = lines_plan
+        return plan
+
+    def _fix_lines_plan(self, target: ActionTarget, snap: Snapshot, title: str, shown_span: tuple[int, int],
+                        problem_span: tuple[int, int], problems: list[tuple[str, str]], head: str) -> _Plan:
+        """Only the problem's lines asked back; the edit must stay inside them."""
+        ls, le = line_region(snap.text, *problem_span)
+        cs, ce = shown_span
+        region = snap.text[ls:le]
+        shown_lines, indent = dedent(region.replace("\r\n", "\n"))
+        context, ctx_indent = dedent(snap.text[cs:ce].replace("\r\n", "\n"))
+        crlf = "\r\n" in region
+
+        def finish(answer: str, stats: GenerationStats) -> ActionResult:
+            code = replacement_text(answer, shown_lines, stats.stop_reason)
+            if _lines(code) == _lines(shown_lines) or _lines(code) < _lines(context) // 2 + 1:
+                new = match_newlines(reindent(code, indent), region, crlf)
+                edit = minimal_edit(snap.text, ls, le, new)
+            else:  # the model answered with the whole code shown: keep it only if it changed the lines
+                new = match_newlines(reindent(code, ctx_indent), snap.text[cs:ce], "\r\n" in snap.text[cs:ce])
+                edit = minimal_edit(snap.text, cs, ce, new)
+                if edit is not None and not (ls <= edit.start and edit.end <= le):
+                    raise AnswerError("the model changed lines other than the problem's; nothing was changed")
+            if edit is None:
+                raise AnswerError("the model suggested no change")
+            if difflib.SequenceMatcher(None, edit.old_text.strip(), edit.new_text.strip()).ratio() < (
+                    LINE_SIMILARITY_MIN) and _lines(edit.old_text) <= 2:
+                raise AnswerError("the model replaced the problem's line with different code; nothing was changed")
+            return ActionResult(target, title, change=WorkspaceChange(
+                title, (self._checked(snap.uri, snap.text, snap.version, (edit,), snap.spec),)))
+
+        what = "the corrected line only" if _lines(shown_lines) <= 1 else "the corrected lines only"
+        return _Plan(title, prompts.fix_lines(snap.language, context, shown_lines, problems, head),
+                     self.options.max_tokens, finish, what=what)
+
+    def _fix_span_plan(self, target: ActionTarget, snap: Snapshot, title: str, diag: Diagnostic, start: int,
+                       end: int, head: str, *, fim: bool) -> _Plan:
+        """An infill of the diagnostic's range (the name a message quotes, when it does):
+        the model writes what goes between the code before it and the code after it."""
+        s, e = _problem_span(snap.text, diag, start, end)
+        old = snap.text[s:e]
+        line_end = snap.text.find("\n", e)
+        rest = snap.text[e:len(snap.text) if line_end < 0 else line_end].rstrip("\r")
+        named = bool(_NAME_LIKE.fullmatch(old))
+
+        def finish(answer: str, stats: GenerationStats) -> ActionResult:
+            if fim:
+                text = answer.split("\n", 1)[0]
+            else:
+                blocks = code_blocks(answer)
+                text = (blocks[0].code if blocks else answer).strip().split("\n", 1)[0]
+            if rest.strip() and rest.rstrip() in text:  # the model wrote the rest of the line too
+                text = text[:text.index(rest.rstrip())]
+            text = text.strip() if old == old.strip() else text
+            lead = _NAME_LIKE.match(text)
+            if named and lead and lead.end() < len(text) and rest[:1] == text[lead.end():lead.end() + 1]:
+                text = lead.group(0)  # a name, then its own version of the rest of the line: the name
+            if not text or text == old:
+                raise AnswerError("the model suggested no change")
+            if named and not _NAME_LIKE.fullmatch(text):
+                raise AnswerError(f"the model's replacement for `{old}` is not a name: {text[:60]!r}")
+            edit = TextEdit(s, e, text, old)
+            return ActionResult(target, title, change=WorkspaceChange(
+                title, (self._checked(snap.uri, snap.text, snap.version, (edit,), snap.spec),)))
+
+        what = f"an infill of `{old[:40]}`"
+        if fim:
+            ctx = snap.text[max(0, s - 6000):s]
+            return _Plan(title, [], INFILL_MAX_TOKENS, finish, fim=FimParts(ctx, snap.text[e:e + 2000],
+                                                                                 path=snap.path.name if snap.path
+                                                                                 else None), what=what)
+        return _Plan(title, prompts.fix_span(snap.language, snap.line_of(s), old, diag.message, head),
+                     INFILL_MAX_TOKENS * 4, finish, what=what)
 
     def _plan_rewrite(self, target: ActionTarget, snap: Snapshot) -> _Plan:
         if not target.instruction:
@@ -394,6 +531,27 @@ def _check_parse(uri: str, before: str, after: str, spec: LanguageSpec | None, c
         name = uri.rsplit("/", 1)[-1]
         where = f" (line {a.first_line + 1})" if a.first_line is not None else ""
         raise EditError(f"the model's edit would leave {name} with syntax errors{where}; nothing was changed")
+
+
+def _problem_span(text: str, diag: Diagnostic, start: int, end: int) -> tuple[int, int]:
+    """What a diagnostic is about on its line: the name its message quotes (linters often
+    mark the whole rest of the line), else its range, else the word at its start."""
+    line_start = text.rfind("\n", 0, start) + 1
+    nl = text.find("\n", start)
+    line_end = len(text) if nl < 0 else nl
+    stop = min(max(end, start), line_end)
+    for m in _QUOTED_NAME.finditer(diag.message):
+        name = m.group(1)
+        hits = [h.start() + line_start for h in re.finditer(rf"(?<![\w$]){re.escape(name)}(?![\w$])",
+                                                             text[line_start:line_end])]
+        inside = [h for h in hits if start <= h < max(stop, start + 1)] or hits
+        if inside:
+            h = min(inside, key=lambda h: abs(h - start))
+            return h, h + len(name)
+    if start < stop:
+        return start, stop
+    word = re.match(r"[\w$]+", text[start:line_end])
+    return (start, start + word.end()) if word else (start, start)
 
 
 def _context_size(extra: dict[str, str], context_length: int | None) -> int:

@@ -156,3 +156,62 @@ async def test_docstring_over_stdio_with_the_real_model(default_model_path: Path
         # inserted right under `def average(values):`, indented into the body
         assert edit.range.start == edit.range.end == types.Position(line=10, character=0)
         assert edit.new_text.startswith('    """') and edit.new_text.endswith('"""\n')
+
+
+# Trivial fixes a user expects any model to make, through the real server as an editor asks
+# for them (codeAction with the linter's diagnostic, then codeAction/resolve). Only the first
+# is the issue's own example; the others were written after the fix shapes were built.
+FIXES = [
+    ("hypot.py", '''import math
+
+
+def hypot(a, b):
+    return mth.sqrt(a*a + b*b)
+''', "undefined name 'mth'", (4, 11, 4, 14), "mth", "math"),
+    ("counts.py", '''def count_words(lines):
+    total = 0
+    for line in lines:
+        total += len(line.split())
+    return totl
+''', "undefined name 'totl'", (4, 11, 4, 15), "totl", "total"),
+    ("paths.py", '''import os
+
+
+def load(path):
+    with open(path) as f:
+        return f.read()
+
+
+def join_all(parts):
+    return os.path.jion(*parts)
+''', '"jion" is not a known attribute of module "posixpath"', (9, 19, 9, 23), "jion", "join"),
+]
+
+
+async def test_trivial_fixes_over_stdio_with_the_real_model(default_model_path: Path, tmp_path: Path) -> None:
+    from ..lsp.test_code_actions import Editor
+
+    async with lsp_session(str(default_model_path), init_options={"engine": {"contextSize": 4096}}) as (
+            client, status):
+        assert status.statuses[-1]["state"] == "ready"
+        editor = Editor(client)
+        for name, text, message, (l1, c1, l2, c2), wrong, right in FIXES:
+            path = tmp_path / name
+            path.write_text(text)
+            uri = path.as_uri()
+            editor.open(uri, text)
+            diag = types.Diagnostic(range=types.Range(start=types.Position(line=l1, character=c1),
+                                                      end=types.Position(line=l2, character=c2)),
+                                    message=message, source="lint")
+            actions = await client.text_document_code_action_async(types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), range=diag.range,
+                context=types.CodeActionContext(diagnostics=[diag])))
+            fix = next(a for a in actions if a.title.startswith("Qwill: Fix"))
+            resolved = await client.code_action_resolve_async(fix)
+            assert resolved.edit is not None, (name, [m.message for m in client.messages][-3:])
+            ok, why = editor.apply(resolved.edit)
+            assert ok, why
+            fixed = editor.text(uri)
+            # the name is corrected on its line and nothing else in the file moved
+            assert fixed == text.replace(wrong, right, 1), (name, fixed)
+            assert _errors(fixed, "python", name) == 0

@@ -224,3 +224,111 @@ async def test_a_huge_document_gets_no_actions_and_a_clear_refusal(env) -> None:
     assert svc.offers(doc, Position(0, 0), Position(0, 5)) == []
     result = await svc.run(ActionTarget(ActionKind.EXPLAIN, doc.uri, Position(0, 0), Position(0, 5), 1))
     assert "too large" in (result.error or "") and fake.history == []
+
+
+# -- fixes by model size ------------------------------------------------------------------
+HYPOT = '''import math
+
+
+def label(x):
+    return str(x)
+
+
+def hypot(a, b):
+    scale = 1
+    return mth.sqrt(a*a + b*b) * scale
+'''
+MTH = Diagnostic("undefined name 'mth'", Position(9, 11), Position(9, 14), "pyflakes", "F821")
+
+
+@pytest.fixture
+def small(tmp_path: Path):
+    """The service over a fake engine that says it is a 0.5B model."""
+    worker, fake = EngineWorker(), FakeEngine()
+    fake.info.parameters = 494_000_000
+    worker.load(lambda: fake).result()
+    docs = DocumentStore()
+    doc = docs.open((tmp_path / "geo.py").as_uri(), HYPOT, 1, "python")
+    yield ActionService(worker, docs, syntax=SyntaxStore(docs)), fake, doc
+    worker.shutdown()
+
+
+async def test_a_small_model_is_asked_for_the_problem_line_only(small) -> None:
+    svc, fake, doc = small
+    fake.enqueue("```python\nreturn math.sqrt(a*a + b*b) * scale\n```")
+    result = await svc.run(_target(ActionKind.FIX, doc, 9, 11, diagnostics=(MTH,)))
+    assert result.ok, result.error
+    prompt = fake.history[0].prompt
+    assert "The file starts with:\n```python\nimport math\n```" in prompt  # what `mth` may have meant
+    assert "The problem is on the line:\n```python\nreturn mth.sqrt(a*a + b*b) * scale\n```" in prompt
+    assert "def hypot(a, b):\n    scale = 1" in prompt  # the function, for understanding
+    (fc,) = result.change.files
+    assert [e.old_text for e in fc.edits] == ["    return mth.sqrt(a*a + b*b) * scale\n"]
+    assert fc.result() == HYPOT.replace("mth.", "math.")
+    assert len(fake.history) == 1
+
+
+async def test_a_whole_function_answer_counts_when_it_changes_only_the_problem_line(small) -> None:
+    svc, fake, doc = small
+    fake.enqueue("```python\ndef hypot(a, b):\n    scale = 1\n    return math.sqrt(a*a + b*b) * scale\n```")
+    result = await svc.run(_target(ActionKind.FIX, doc, 9, 11, diagnostics=(MTH,)))
+    assert result.ok, result.error
+    assert result.change.files[0].result() == HYPOT.replace("mth.", "math.")
+
+
+async def test_an_answer_outside_the_problem_lines_is_refused_then_the_range_infilled(small) -> None:
+    svc, fake, doc = small
+    fake.enqueue("```python\ndef hypot(a, b):\n    scale = 2\n    return mth.sqrt(a*a + b*b) * scale\n```",
+                 "math.sqrt(a*a + b*b) * scale")  # the infill, with its own copy of the rest of the line
+    result = await svc.run(_target(ActionKind.FIX, doc, 9, 11, diagnostics=(MTH,)))
+    assert result.ok, result.error
+    assert len(fake.history) == 2
+    infill = fake.history[1]
+    assert infill.fim is not None and infill.fim.prefix.endswith("    return ")
+    assert infill.fim.suffix.startswith(".sqrt(a*a + b*b) * scale\n") and "\n" in infill.stop
+    assert infill.prompt.startswith("<|fim_prefix|>")  # the engine's FIM format, not a chat
+    (fc,) = result.change.files
+    assert [(e.old_text, e.new_text) for e in fc.edits] == [("mth", "math")]
+    assert fc.result() == HYPOT.replace("mth.", "math.")
+
+
+async def test_hostile_answers_change_nothing_and_the_message_tells_both_asks(small) -> None:
+    svc, fake, doc = small
+    fake.enqueue("```python\nimport os\n```", "__import__('os').system('true') or math")
+    result = await svc.run(_target(ActionKind.FIX, doc, 9, 11, diagnostics=(MTH,)))
+    assert result.change is None
+    assert result.error == ("the model replaced the problem's line with different code; nothing was changed; "
+                            "asked again for an infill of `mth`: the model's replacement for `mth` is not a "
+                            "name: \"__import__('os').system('true') or math\"")
+
+
+async def test_an_infill_that_breaks_the_syntax_is_refused(small) -> None:
+    svc, fake, doc = small
+    fake.enqueue("```python\nreturn math.sqrt((a*a + b*b) * scale\n```", "mth")
+    result = await svc.run(_target(ActionKind.FIX, doc, 9, 11, diagnostics=(MTH,)))
+    assert result.change is None
+    assert result.error == ("the model's edit would leave geo.py with syntax errors (line 10); nothing was "
+                            "changed; asked again for an infill of `mth`: the model suggested no change")
+
+
+async def test_a_linter_range_to_the_end_of_the_line_infills_the_quoted_name(small) -> None:
+    svc, fake, doc = small
+    wide = Diagnostic("undefined name 'mth'", Position(9, 11), Position(9, 40), "pyflakes")
+    fake.enqueue("no code here", "math")
+    result = await svc.run(_target(ActionKind.FIX, doc, 9, 11, diagnostics=(wide,)))
+    assert result.ok, result.error
+    assert [(e.old_text, e.new_text) for e in result.change.files[0].edits] == [("mth", "math")]
+
+
+async def test_a_large_model_gets_the_whole_function_then_the_lines(env) -> None:
+    svc, fake, doc, _ = env
+    fake.info.parameters = 30_000_000_000
+    unchanged = ("```python\ndef average(self, values):\n    total = 0\n    for v in values:\n"
+                 "        total += v\n    return total / len(value)\n```")
+    fake.enqueue(unchanged, "```python\nreturn total / len(values)\n```")
+    result = await svc.run(_target(ActionKind.FIX, doc, 8, 28, diagnostics=(DIAG,)))
+    assert result.ok, result.error
+    assert "all of the code" in fake.history[0].prompt and "import math" in fake.history[0].prompt
+    assert "The problem is on the line" in fake.history[1].prompt
+    assert result.change.files[0].result() == SOURCE.replace("len(value)", "len(values)")
+    assert len(fake.history) == 2  # one retry, then the answer stands or falls
