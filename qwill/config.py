@@ -337,6 +337,39 @@ class ActionsSettings(_Section):
     )
 
 
+class NextEditSettings(_Section):
+    enabled: bool = Field(
+        True, description="Predict the edit that follows yours (`qwill/nextEdit`, shown by the Qwill clients; "
+        "a code action for other clients).",
+    )
+    model: str = Field(
+        "",
+        description=(
+            "Model for next-edit prediction: empty uses the completion model; otherwise another local "
+            "model as in `engine.model` (`default-1.5b`, a .gguf path such as a Sweep next-edit or Zeta "
+            "GGUF), loaded with the `engine` settings."
+        ),
+    )
+    prompt_format: Literal["auto", "instruct", "sweep", "zeta"] = Field(
+        "auto",
+        description=(
+            "Prompt format: `auto` picks it from the model's metadata (Sweep next-edit models: `sweep`, "
+            "Zed's Zeta: `zeta`, any other instruct model: `instruct`)."
+        ),
+    )
+    debounce: float = Field(
+        0.3, ge=0.0, le=10.0,
+        description="Seconds the Qwill clients wait after your last keystroke before asking for a next edit.",
+    )
+    region_lines: int = Field(
+        15, ge=3, le=80,
+        description="Lines of the editable region around the cursor (and the last edit) a prediction may rewrite.",
+    )
+    max_tokens: int = Field(
+        384, ge=16, le=4096, description="Most tokens the model may write for one prediction.",
+    )
+
+
 class Settings(_Section):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     completion: CompletionSettings = Field(default_factory=CompletionSettings)
@@ -344,6 +377,7 @@ class Settings(_Section):
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
     agent_engine: AgentEngineSettings = Field(default_factory=AgentEngineSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    next_edit: NextEditSettings = Field(default_factory=NextEditSettings)
     log_level: Literal["error", "warning", "info", "debug"] = Field(
         "info", description="Server log verbosity (logs go to stderr / the editor's output panel)."
     )

@@ -26,6 +26,7 @@ from .engine.loader import load_engine
 from .engine.resolve import ProgressFn
 from .engine.slot import EngineSlot, ModelState, ModelStatus, StatusListener
 from .engine.worker import EngineWorker
+from .nextedit.service import NextEditService
 
 __all__ = ["ModelState", "ModelStatus", "Session"]
 
@@ -35,7 +36,8 @@ EngineFactory = Callable[[Settings, ProgressFn | None], Engine]
 class Session:
     def __init__(self, settings: Settings | None = None, *,
                  engine_factory: EngineFactory | None = None,
-                 agent_engine_factory: EngineFactory | None = None) -> None:
+                 agent_engine_factory: EngineFactory | None = None,
+                 next_edit_engine_factory: EngineFactory | None = None) -> None:
         self.settings = settings or Settings()
         # what you configured yourself (command line, --config): the agent's policy may widen
         # beyond the built-in one only with these values, or ones you confirm
@@ -57,9 +59,16 @@ class Session:
         # code actions run on the agent's engine (a bigger model when one is configured)
         self.actions = ActionService(self.agent_worker, self.documents, self._action_options(),
                                      syntax=self.syntax)
+        # next-edit prediction: the completion engine unless `nextEdit.model` names another model
+        self.next_edit_engine = self.engine
+        self.next_edit_status_listeners: list[StatusListener] = []
+        self.next_edit = NextEditService(lambda: self.next_edit_engine.worker, self.documents,
+                                         self.context.history, self.settings.next_edit,
+                                         self.context.display_path)
         self.agent_runs = AgentRuns(lambda: self.agent_worker, lambda: self.settings, self._symbol_index)
         self._engine_factory = engine_factory or _default_factory
         self._agent_engine_factory = agent_engine_factory or _default_agent_factory
+        self._next_edit_engine_factory = next_edit_engine_factory or _default_next_edit_factory
         self._load_task: asyncio.Future[None] | None = None
 
     # -- views of the slots ---------------------------------------------------------
@@ -97,9 +106,12 @@ class Session:
         self.completion.settings = result.settings.completion
         self.context.settings = result.settings.context
         self.actions.options = self._action_options()
+        self.next_edit.settings = result.settings.next_edit
         result.engine_changed = old.engine != result.settings.engine or (
             old.completion.fim_template != result.settings.completion.fim_template
-        ) or old.agent_engine != result.settings.agent_engine
+        ) or old.agent_engine != result.settings.agent_engine or (
+            old.next_edit.model != result.settings.next_edit.model
+        )
         return result
 
     # -- model ------------------------------------------------------------------
@@ -113,7 +125,20 @@ class Session:
         await self.engine.load(lambda: self._engine_factory(settings, progress), _engine_label(settings.engine),
                                caveat=_completion_caveat)
         await self._load_agent_engine(settings, progress)
+        await self._load_next_edit_engine(settings, progress)
         return self.status
+
+    async def _load_next_edit_engine(self, settings: Settings, progress: ProgressFn | None) -> None:
+        model = settings.next_edit.model.strip()
+        if not model or (model == settings.engine.model and settings.engine.backend == "local"):
+            if self.next_edit_engine is not self.engine:
+                self.next_edit_engine.shutdown(wait=False)
+                self.next_edit_engine = self.engine
+            return
+        if self.next_edit_engine is self.engine:
+            self.next_edit_engine = EngineSlot("qwill-next-edit-engine", self.next_edit_status_listeners,
+                                               title="next-edit engine")
+        await self.next_edit_engine.load(lambda: self._next_edit_engine_factory(settings, progress), model)
 
     async def _load_agent_engine(self, settings: Settings, progress: ProgressFn | None) -> None:
         agent = settings.agent_engine
@@ -152,9 +177,12 @@ class Session:
         within one token, so the wait is short.
         """
         self.completion.cancel_all()
+        self.next_edit.cancel_all()
         self.engine.shutdown(wait=True)
         if self.agent_engine is not self.engine:
             self.agent_engine.shutdown(wait=True)
+        if self.next_edit_engine is not self.engine:
+            self.next_edit_engine.shutdown(wait=True)
 
 
 def _completion_caveat(engine: Engine) -> str | None:
@@ -171,6 +199,16 @@ def _engine_label(engine: EngineSettings) -> str:
 
 def _default_agent_factory(settings: Settings, progress: ProgressFn | None) -> Engine:
     return load_engine(settings.agent_engine, progress=progress)
+
+
+def next_edit_engine_settings(settings: Settings) -> EngineSettings:
+    """The engine settings of a separate next-edit model: the completion engine's, run
+    locally, with `nextEdit.model` as the model."""
+    return settings.engine.model_copy(update={"model": settings.next_edit.model.strip(), "backend": "local"})
+
+
+def _default_next_edit_factory(settings: Settings, progress: ProgressFn | None) -> Engine:
+    return load_engine(next_edit_engine_settings(settings), progress=progress)
 
 
 def _default_factory(settings: Settings, progress: ProgressFn | None) -> Engine:

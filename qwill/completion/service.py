@@ -116,6 +116,9 @@ class Counters:
     # layout), and how many characters of it
     middle_requests: int = 0
     middle_chars: int = 0
+    # suggestions sent to an editor, and those it reported accepted (the item's command)
+    shown: int = 0
+    accepted: int = 0
 
 
 @dataclass

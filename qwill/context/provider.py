@@ -26,6 +26,7 @@ from typing import Any
 
 from ..config import ContextSettings
 from .document import AppliedEdit, DocumentStore, TextDocument
+from .edit_history import EditHistory
 from .languages import language_for
 from .sources import (
     Candidate,
@@ -128,6 +129,8 @@ class ContextProvider:
         self.index = index or WorkspaceIndex(IndexLimits(
             max_files=self.settings.max_index_files, max_symbols=self.settings.max_index_symbols))
         self.recent = RecentEdits()
+        # the same edits with their text, for next-edit prediction (qwill.nextedit)
+        self.history = EditHistory()
         self._chunks = ChunkCache()
         self._indexed: dict[str, tuple[int, float]] = {}  # uri -> (tree version, when)
         self._selection: dict[str, _Selection] = {}
@@ -139,9 +142,11 @@ class ContextProvider:
     def _on_change(self, doc: TextDocument, edits: list[AppliedEdit]) -> None:
         if self.settings.recent_edits:
             self.recent.on_change(doc, edits)
+        self.history.on_change(doc, edits)
 
     def _on_close(self, uri: str) -> None:
         self.recent.forget(uri)
+        self.history.forget(uri)
         self._selection.pop(uri, None)
         self._explain.pop(uri, None)
         if self._indexed.pop(uri, None) is not None:

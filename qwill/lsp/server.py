@@ -107,6 +107,7 @@ def create_server(session: Session | None = None) -> QwillServer:
         execute_command,
         inline_completion,
         lifecycle,
+        next_edit,
         stats,
         text_sync,
         workspace,
@@ -114,7 +115,7 @@ def create_server(session: Session | None = None) -> QwillServer:
 
     server = QwillServer(session)
     for module in (lifecycle, text_sync, inline_completion, completion, workspace, stats, code_action,
-                   execute_command):
+                   execute_command, next_edit):
         module.register(server)
     from .features import agent as agent_feature
     agent_feature.register(server)

@@ -24,12 +24,16 @@ from ...actions.catalog import ActionOffer
 from ...actions.edits import WorkspaceChange
 from ...actions.service import ActionResult
 from ...actions.targets import ActionError, ActionKind, ActionTarget, Diagnostic
+from ...context.document import DocumentError
 from ...engine.base import CancelToken
 from .. import convert
 from ..progress import WorkProgress
+from . import next_edit_items as next_edit
 from .workspace import workspace_roots
 
 if TYPE_CHECKING:
+    from ...context.document import TextDocument
+    from ...nextedit.service import NextEditResult, Prediction
     from ..server import QwillServer
 
 log = logging.getLogger(__name__)
@@ -96,6 +100,62 @@ def to_code_action(ls: QwillServer, offer: ActionOffer,
         action.data = data
     else:
         action.command = command
+    return action
+
+
+def next_edit_action(ls: QwillServer, doc: TextDocument, pred: Prediction) -> types.CodeAction | types.Command:
+    """The next-edit prediction as a code action carrying its WorkspaceEdit (for clients
+    without `qwill/nextEdit`); choosing it counts as accepted."""
+    change = next_edit.workspace_change(doc, pred)
+    accepted = types.Command(title=change.label, command=next_edit.ACCEPTED_COMMAND, arguments=[pred.id])
+    edit = workspace_edit(ls, change)
+    if not _client_has_literals(ls):
+        return types.Command(title=change.label, command=next_edit.APPLY_COMMAND, arguments=[pred.id])
+    return types.CodeAction(title=change.label, kind=next_edit.CODE_ACTION_KIND, edit=edit, command=accepted)
+
+
+def predict_action(ls: QwillServer, doc: TextDocument, at: types.Position) -> types.CodeAction | types.Command:
+    """'Predict the next edit' for clients that never ask `qwill/nextEdit`: the model runs in
+    codeAction/resolve (or in the command) and the edit it predicts is the action's."""
+    data = {next_edit.PREDICT_DATA: {"uri": doc.uri, "version": doc.version,
+                                     "line": at.line, "character": at.character}}
+    title = "Qwill: Predict the next edit"
+    if _client_has_literals(ls) and _client_can_resolve(ls):
+        return types.CodeAction(title=title, kind=next_edit.CODE_ACTION_KIND, data=data)
+    return types.Command(title=title, command=next_edit.PREDICT_COMMAND, arguments=[data[next_edit.PREDICT_DATA]])
+
+
+async def resolve_prediction(ls: QwillServer, action: types.CodeAction, where: Any) -> types.CodeAction:
+    """Run the model for a 'Predict the next edit' action; its edit, or a message why not."""
+    uri = where.get("uri") if isinstance(where, dict) else None
+    doc = ls.session.documents.get(uri) if isinstance(uri, str) else None
+    if doc is None or where.get("version") != doc.version:
+        ls.show("the document changed since the menu opened; ask again", types.MessageType.Info)
+        return action
+    try:
+        offset = doc.offset_at(convert.position(types.Position(line=int(where["line"]),
+                                                               character=int(where["character"]))))
+    except (KeyError, TypeError, ValueError, DocumentError) as exc:
+        ls.show(f"cannot predict here: {exc}", types.MessageType.Error)
+        return action
+    progress = await WorkProgress.start(ls, "next-edit", "Qwill: Predict the next edit", "waiting for the model",
+                                        cancellable=True, percentage=False)
+    cancel = CancelToken()
+    progress.on_cancel(lambda: cancel.cancel("cancelled by the user"))
+    result: NextEditResult | None = None
+    try:
+        result = await ls.session.next_edit.predict(doc.uri, offset, cancel=cancel)
+    finally:
+        progress.end(result.reason if result is not None and result.prediction is None else "done")
+    live = ls.session.documents.get(doc.uri)
+    if result.prediction is None or live is None or live.version != result.prediction.version:
+        if not result.cancelled:
+            ls.show(f"no next edit: {result.reason}", types.MessageType.Info)
+        return action
+    change = next_edit.workspace_change(live, result.prediction)
+    action.edit = workspace_edit(ls, change)
+    action.command = types.Command(title=change.label, command=next_edit.ACCEPTED_COMMAND,
+                                   arguments=[result.prediction.id])
     return action
 
 
@@ -186,12 +246,22 @@ def register(server: QwillServer) -> None:
             doc, convert.position(params.range.start), convert.position(params.range.end),
             diagnostics=[diagnostic(d) for d in lsp_diags], roots=action_roots(ls))
         only = [str(k) for k in ctx.only] if ctx and ctx.only else None
-        return [to_code_action(ls, o, lsp_diags) for o in offers if _kind_allowed(KINDS[o.kind], only)]
+        found: list[types.CodeAction | types.Command] = []
+        if _kind_allowed(next_edit.CODE_ACTION_KIND, only):
+            predicted = ls.session.next_edit.current(doc.uri)
+            if predicted is not None:
+                found.append(next_edit_action(ls, doc, predicted))
+            elif ls.session.next_edit.can_follow(doc.uri):
+                found.append(predict_action(ls, doc, params.range.start))
+        found.extend(to_code_action(ls, o, lsp_diags) for o in offers if _kind_allowed(KINDS[o.kind], only))
+        return found
 
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def resolve(ls: QwillServer, action: types.CodeAction) -> types.CodeAction:
         if action.data is None:
             return action
+        if isinstance(action.data, dict) and next_edit.PREDICT_DATA in action.data:
+            return await resolve_prediction(ls, action, action.data[next_edit.PREDICT_DATA])
         try:
             target = ActionTarget.from_json(action.data)
         except ActionError as exc:

@@ -10,6 +10,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from ...completion.service import CompletionRequest, Suggestion
 from .. import convert
+from . import next_edit_items as next_edit
 
 if TYPE_CHECKING:
     from ...context.document import TextDocument
@@ -50,7 +51,10 @@ def completion_request(ls: QwillServer, uri: str, pos: types.Position,
 
 
 def to_item(doc: TextDocument, s: Suggestion) -> types.InlineCompletionItem:
-    return types.InlineCompletionItem(insert_text=s.text, range=convert.lsp_range(doc, s.start, s.end))
+    # the command runs when the user accepts the item: the local acceptance count
+    return types.InlineCompletionItem(insert_text=s.text, range=convert.lsp_range(doc, s.start, s.end),
+                                      command=types.Command(title="accepted",
+                                                            command=next_edit.INLINE_ACCEPTED_COMMAND))
 
 
 def register(server: QwillServer) -> None:
@@ -68,6 +72,13 @@ def register(server: QwillServer) -> None:
             end = convert.offset_or_error(doc, info.range.end)
             req = dataclasses.replace(req, selected=(start, end, info.text))
         suggestion = await ls.session.completion.complete(req)
-        if suggestion is None:
-            return types.InlineCompletionList(items=[])
-        return types.InlineCompletionList(items=[to_item(doc, suggestion)])
+        items = [to_item(doc, suggestion)] if suggestion is not None else []
+        # a next-edit prediction that inserts at the cursor, on its line, is ghost text too
+        predicted = ls.session.next_edit.current(doc.uri)
+        if predicted is not None:
+            item = next_edit.inline_item(doc, predicted, req.offset)
+            if item is not None and all(i.insert_text != item.insert_text for i in items):
+                items.append(item)
+        if items:
+            ls.session.completion.counters.shown += 1
+        return types.InlineCompletionList(items=items)

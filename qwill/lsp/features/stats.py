@@ -16,7 +16,9 @@ def register(server: QwillServer) -> None:
     @server.feature(COMPLETION_STATS)
     def completion_stats(ls: QwillServer, params: Any) -> dict[str, Any]:
         counters = dataclasses.asdict(ls.session.completion.counters)
-        return {_camel(k): v for k, v in counters.items()}
+        out: dict[str, Any] = {_camel(k): v for k, v in counters.items()}
+        out["nextEdit"] = {_camel(k): v for k, v in dataclasses.asdict(ls.session.next_edit.counters).items()}
+        return out
 
 
 def _camel(name: str) -> str:
