@@ -20,23 +20,31 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import AgentSettings, Settings
 from ..context.repo_map import build_repo_map
 from ..context.workspace_index import WorkspaceIndex
-from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
+from ..engine.base import (
+    CancelToken,
+    ChatResult,
+    EngineError,
+    GenerationRequest,
+    GenerationStats,
+    ToolCallingEngine,
+)
 from ..engine.chat import ChatFormat, ChatMessage, ChatTemplateError
 from ..engine.grammar import GrammarError
 from ..engine.worker import EngineWorker
 from .changes import ChangeSet
 from .checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from .modes import ApprovalMode
+from .server_tool_calls import ServerTurn, read_server_calls, result_messages, text_history
 from .shell import ShellPolicy, Verdict
 from .toolcall_formats import ToolGrammar, grammar_for, template_format
-from .toolcalls import StreamingToolCallParser, ToolCall, tool_specs
+from .toolcalls import ParseResult, StreamingToolCallParser, ToolCall, tool_specs
 from .tools import TOOLS, Tool, ToolContext, ToolError, call_tool, run_checks, schema_problems
 from .verify import CheckResult
 from .workspace import PathError, Staging, Workspace
@@ -50,7 +58,9 @@ class AgentEvent:
     """One thing that happened in a run, for clients to show as it happens.
 
     kinds: start, step, text, tool_call, tool_result, changes, applied, rejected,
-    checks (the project's tests ran), plan, plan_proposed, mode, stats, done, error.
+    checks (the project's tests ran), plan, plan_proposed, mode, stats, notice (the run
+    changed how it works, e.g. tool calls in the text formats after the server refused
+    them), done, error.
     """
 
     kind: str
@@ -112,6 +122,7 @@ class AgentResult:
     checks: str = ""  # the last check's summary
     checks_passed: bool | None = None  # None: no checks ran
     grammar: bool = False  # tool calls were constrained by a grammar
+    server_tools: bool = False  # tool calls went as the server's own (OpenAI `tools`)
     mode: str = "ask"
 
     def as_dict(self) -> dict[str, Any]:
@@ -163,6 +174,9 @@ class AgentSession:
     failed_calls: set[str] = field(default_factory=set)  # for the "you tried this" nudge
     # files commands wrote outside review since the user last approved running the project's code
     unreviewed: set[str] = field(default_factory=set)
+    # tools sent as the server's own (`tools` / `tool_calls`): None not yet, False fell back to
+    # the text formats (the server refused them, or its model wrote calls as text)
+    server_tools: bool | None = None
 
     # -- undo -----------------------------------------------------------------------
     def restore_changes(self, to_step: int | None = None) -> tuple[ChangeSet, int]:
@@ -186,6 +200,19 @@ class AgentSession:
     def forget_from(self, step: int) -> None:
         """After an undo/rewind landed: later checkpoints no longer apply."""
         self.records = [r for r in self.records if r.step < step]
+
+
+class _RunEnds(Exception):
+    """A step cannot go on: the run ends with `reason` and `message`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class _ServerRefusedTools(Exception):
+    """The server answered a request with tools with an error: it does not take them."""
 
 
 CommandApprover = Callable[[str, str], Awaitable[bool]]
@@ -247,9 +274,9 @@ class Agent:
     def _native_tool_role(fmt: ChatFormat) -> bool:
         return "'tool'" in fmt.template or '"tool"' in fmt.template
 
-    def _system(self, session: AgentSession, fmt: ChatFormat) -> ChatMessage:
+    def _system(self, session: AgentSession, fmt: ChatFormat, *, server_tools: bool = False) -> ChatMessage:
         text = SYSTEM_PROMPT.format(name=session.workspace.root.name)
-        if not self._native_tools(fmt):
+        if not server_tools and not self._native_tools(fmt):
             lines = "\n".join(json.dumps(t["function"], ensure_ascii=False) for t in self.tools)
             text += FALLBACK_TOOLS.format(tools=lines)
         return ChatMessage("system", text)
@@ -257,6 +284,72 @@ class Agent:
     def render(self, session: AgentSession, fmt: ChatFormat) -> str:
         tools = self.tools if self._native_tools(fmt) else None
         return fmt.render(session.messages, tools=tools, add_generation_prompt=True)
+
+    # -- the server's own tool calls ---------------------------------------------------
+    def _server_tools(self, session: AgentSession) -> bool:
+        """Whether this step sends the tools as the server's own: a remote engine, tool
+        calls constrained (the setting), and the server has not refused them."""
+        return (self.settings.constrain_tool_calls and isinstance(self.worker.engine, ToolCallingEngine)
+                and session.server_tools is not False)
+
+    def _fall_back(self, session: AgentSession, fmt: ChatFormat, why: str) -> None:
+        """From the server's tool calls to the text formats, for the rest of the session: the
+        history is rewritten once in the text form (the system turn now lists the tools)."""
+        session.server_tools = False
+        messages = text_history(session.messages, tool_role=self._native_tool_role(fmt))
+        if messages and messages[0].role == "system":
+            messages[0] = self._system(session, fmt)
+        session.messages = messages
+        log.info("agent: %s; tool calls in the text formats from now on", why)
+        self._emit(session, "notice", session.step, message=f"{why}; tool calls in the text formats from now on")
+
+    def _prompt_estimate(self, session: AgentSession, fmt: ChatFormat) -> str:
+        """What the server will evaluate, near enough to budget the context: the history
+        in the text form and the tool list."""
+        messages = text_history(session.messages, tool_role=self._native_tool_role(fmt))
+        return fmt.render(messages) + json.dumps(self.tools, ensure_ascii=False)
+
+    async def _server_turn(self, session: AgentSession, step: int, parser: StreamingToolCallParser,
+                           raw: list[str], max_tokens: int, stats: GenerationStats,
+                           cancel: CancelToken) -> tuple[ServerTurn | None, ParseResult]:
+        """One turn through the server's chat endpoint with the tools: the calls it parsed
+        (a ServerTurn) and the parse; turn None when its model wrote the calls as text
+        instead (they are read from the text). Raises _ServerRefusedTools when the server
+        answered the request with an error before any text."""
+        answer: ChatResult | None = None
+        messages = [m.as_dict() for m in session.messages]
+        try:
+            async for item in self.worker.chat(messages, cancel, tools=self.tools, max_tokens=max_tokens,
+                                               temperature=self.settings.temperature):
+                if isinstance(item, ChatResult):
+                    answer = item
+                    continue
+                raw.append(item)
+                for ev in parser.feed(item):
+                    self._stream_event(session, step, ev)
+        except EngineError as exc:
+            status = getattr(exc, "status", None)
+            if isinstance(status, int) and status not in (401, 403, 429) and not raw:
+                raise _ServerRefusedTools(str(exc)) from None
+            raise
+        if answer is not None:
+            for f in fields(GenerationStats):
+                setattr(stats, f.name, getattr(answer.stats, f.name))
+        if answer is not None and answer.tool_calls:
+            turn = read_server_calls(answer.tool_calls, self.specs)
+            tail, _ = parser.finish()  # prose it held back; calls come from the server only
+            for ev in tail:
+                if ev.text:
+                    self._emit(session, "text", step, text=ev.text)
+            for call in turn.calls:
+                self._emit(session, "tool_call", step, name=call.name, arguments=call.arguments, format=call.format)
+            return turn, ParseResult(text=answer.text, calls=list(turn.calls), errors=list(turn.errors.values()))
+        tail, parsed = parser.finish()
+        for ev in tail:
+            self._stream_event(session, step, ev)
+        if parsed.calls or parsed.errors:
+            return None, parsed
+        return ServerTurn(), parsed
 
     # -- grammar ---------------------------------------------------------------------
     def _grammar(self, fmt: ChatFormat, mode: ApprovalMode) -> ToolGrammar | None:
@@ -349,7 +442,9 @@ class Agent:
         fmt = self._format()
         first_turn = not session.messages
         if first_turn:
-            session.messages.append(self._system(session, fmt))
+            server = self._server_tools(session)
+            session.server_tools = True if server else session.server_tools
+            session.messages.append(self._system(session, fmt, server_tools=server))
         elif self._compact(session, fmt):
             self._emit(session, "compacted", session.step)
         text = task + (self._overview(session, task) if first_turn else "")
@@ -377,35 +472,9 @@ class Agent:
             self._emit(session, "step", step)
 
             try:
-                prompt = self.render(session, fmt)
-            except ChatTemplateError as exc:
-                return self._finish(session, result, "error", str(exc))
-            engine = self.worker.engine
-            n_prompt = len(engine.tokenize(prompt)) if engine is not None else 0
-            if n_prompt + 64 >= self.context_size:
-                return self._finish(session, result, "context_full",
-                                    f"the conversation ({n_prompt} tokens) no longer fits the context "
-                                    f"of {self.context_size} tokens; start a new task or raise engine.contextSize")
-            max_tokens = min(s.max_tokens_per_step, self.context_size - n_prompt - 1)
-            stats = GenerationStats()
-            grammar = self._grammar(fmt, session.mode)
-            result.grammar = result.grammar or grammar is not None
-            request = GenerationRequest(prompt, max_tokens=max_tokens, stop=fmt.stop,
-                                        temperature=s.temperature, slot="agent",
-                                        grammar=grammar.gbnf if grammar else "",
-                                        grammar_triggers=grammar.triggers if grammar else ())
-            parser = StreamingToolCallParser(self.specs)
-            raw: list[str] = []
-            try:
-                async for piece in self.worker.generate(request, cancel, stats):
-                    raw.append(piece)
-                    for ev in parser.feed(piece):
-                        self._stream_event(session, step, ev)
-            except EngineError as exc:
-                return self._finish(session, result, "error", str(exc))
-            tail, parsed = parser.finish()
-            for ev in tail:
-                self._stream_event(session, step, ev)
+                text, parsed, turn, stats = await self._turn(session, fmt, step, result, cancel)
+            except _RunEnds as end:
+                return self._finish(session, result, end.reason, end.message)
             st = StepStats(step, stats.prompt_tokens, stats.prompt_eval_tokens, stats.generated_tokens,
                            round(stats.prompt_seconds, 3), round(stats.generate_seconds, 3), stats.stop_reason)
             result.stats.append(st)
@@ -415,14 +484,18 @@ class Agent:
                        generateSeconds=st.generate_seconds, stopReason=st.stop_reason)
             if cancel.cancelled:
                 return self._finish(session, result, "cancelled", "cancelled by the user")
-            text = "".join(raw)
-            session.messages.append(ChatMessage("assistant", text))
+            session.messages.append(ChatMessage("assistant", text, tool_calls=turn.history if turn else ()))
 
+            if parsed.errors and (not parsed.calls or turn is not None):
+                result.malformed_calls += 1  # (the server's calls: any that could not be read)
             if not parsed.calls and parsed.errors:
-                result.malformed_calls += 1
-                msg = ("Your tool call could not be read: " + "; ".join(parsed.errors[:3]) +
-                       '. Call a tool as <tool_call>{"name": ..., "arguments": {...}}</tool_call>.')
-                self._append_results(session, fmt, [("error", msg)])
+                if turn is not None and turn.history:  # every call the server sent is answered
+                    msg = "; ".join(parsed.errors[:3])
+                    session.messages.extend(result_messages(turn, [], [], None, msg))
+                else:
+                    msg = ("Your tool call could not be read: " + "; ".join(parsed.errors[:3]) +
+                           '. Call a tool as <tool_call>{"name": ..., "arguments": {...}}</tool_call>.')
+                    self._append_results(session, fmt, [("error", msg)])
                 errors.append(msg)
                 if self._repeated(errors):
                     return self._finish(session, result, "loop", "the model kept writing unreadable tool calls")
@@ -444,7 +517,12 @@ class Agent:
             elif finishing is not None:
                 self._finish_output(session, step, outputs,
                                     "error: not finished: a tool call of this turn failed; fix it first")
-            self._append_results(session, fmt, outputs)
+            if turn is not None and turn.history:
+                session.messages.extend(result_messages(
+                    turn, calls, outputs, finishing,
+                    f"error: not run: only the first {s.max_tool_calls_per_step} tool calls of a turn are run"))
+            else:
+                self._append_results(session, fmt, outputs)
             keys = sorted(c.key() for c in calls) + ([finishing.key()] if finishing is not None else [])
             history.append(keys)
             errors.extend(o for name, o in outputs if o.startswith("error:"))
@@ -455,6 +533,59 @@ class Agent:
                 return self._finish(session, result, "loop", loop)
         return self._finish(session, result, "max_steps",
                             f"stopped after {s.max_steps} steps without finishing")
+
+    async def _turn(self, session: AgentSession, fmt: ChatFormat, step: int, result: AgentResult,
+                    cancel: CancelToken) -> tuple[str, ParseResult, ServerTurn | None, GenerationStats]:
+        """The model's answer for this step: its text, its calls, the server's calls (None
+        in the text formats) and what it cost. Raises _RunEnds when the run cannot go on."""
+        s = self.settings
+        while True:
+            server = self._server_tools(session)
+            if session.server_tools and not server:  # the agent's engine changed under the session
+                self._fall_back(session, fmt, "tool calls no longer go as the server's own")
+            try:
+                prompt = self._prompt_estimate(session, fmt) if server else self.render(session, fmt)
+            except ChatTemplateError as exc:
+                raise _RunEnds("error", str(exc)) from None
+            engine = self.worker.engine
+            n_prompt = len(engine.tokenize(prompt)) if engine is not None else 0
+            if n_prompt + 64 >= self.context_size:
+                raise _RunEnds("context_full", f"the conversation ({n_prompt} tokens) no longer fits the context "
+                               f"of {self.context_size} tokens; start a new task or raise engine.contextSize")
+            max_tokens = min(s.max_tokens_per_step, self.context_size - n_prompt - 1)
+            stats = GenerationStats()
+            parser = StreamingToolCallParser(self.specs)
+            raw: list[str] = []
+            if server:
+                try:
+                    turn, parsed = await self._server_turn(session, step, parser, raw, max_tokens, stats, cancel)
+                except _ServerRefusedTools as exc:
+                    self._fall_back(session, fmt, f"the server did not take the tools ({exc})")
+                    continue  # this step again, in the text formats
+                except EngineError as exc:
+                    raise _RunEnds("error", str(exc)) from None
+                if turn is None:
+                    self._fall_back(session, fmt, "the server's model wrote its tool calls as text")
+                else:
+                    result.server_tools = True
+                return "".join(raw), parsed, turn, stats
+            grammar = self._grammar(fmt, session.mode)
+            result.grammar = result.grammar or grammar is not None
+            request = GenerationRequest(prompt, max_tokens=max_tokens, stop=fmt.stop,
+                                        temperature=s.temperature, slot="agent",
+                                        grammar=grammar.gbnf if grammar else "",
+                                        grammar_triggers=grammar.triggers if grammar else ())
+            try:
+                async for piece in self.worker.generate(request, cancel, stats):
+                    raw.append(piece)
+                    for ev in parser.feed(piece):
+                        self._stream_event(session, step, ev)
+            except EngineError as exc:
+                raise _RunEnds("error", str(exc)) from None
+            tail, parsed = parser.finish()
+            for ev in tail:
+                self._stream_event(session, step, ev)
+            return "".join(raw), parsed, None, stats
 
     async def _finish_call(self, session: AgentSession, step: int, call: ToolCall, result: AgentResult,
                            outputs: list[tuple[str, str]], cancel: CancelToken) -> AgentResult | None:

@@ -179,6 +179,9 @@ class Display:
                        "\n[bold]Proposed plan:[/bold]\n" + self._esc(str(d.get("plan", ""))))
         elif k == "mode":
             self._line(f"[mode: {d.get('mode')}]", f"[cyan]mode: {self._esc(str(d.get('mode')))}[/cyan]")
+        elif k == "notice":
+            msg = str(d.get("message", ""))
+            self._line(f"[note] {msg}", f"[yellow]note:[/yellow] {self._esc(msg)}")
         elif k in ("mcp_error", "error"):
             msg = str(d.get("message", ""))
             self._line(f"! {msg}", f"[red]! {self._esc(msg)}[/red]")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -187,4 +187,37 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Free the model."""
+        ...
+
+
+@dataclass
+class ChatResult:
+    """An assistant turn: its text and the tool calls the server parsed (OpenAI shape)."""
+
+    text: str
+    tool_calls: list[dict[str, Any]]
+    finish_reason: str  # the server's word: "stop", "length", "tool_calls"; or "cancelled"
+    stats: GenerationStats
+    reasoning: str = ""
+
+
+@runtime_checkable
+class ToolCallingEngine(Protocol):
+    """An engine whose server templates a chat and parses tool calls itself (OpenAI
+    `tools` / `tool_calls`): the remote engines. The agent sends its tools there and
+    falls back to its own text formats when the server does not take them."""
+
+    def chat(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        max_tokens: int = 1024,
+        temperature: float = 0.0,
+        stop: tuple[str, ...] = (),
+        cancel: CancelToken | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> ChatResult:
+        """One assistant turn, streamed (`on_text` gets the prose as it comes)."""
         ...

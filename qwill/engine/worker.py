@@ -13,11 +13,19 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from .base import CancelToken, Engine, EngineError, GenerationRequest, GenerationStats
+from .base import (
+    CancelToken,
+    ChatResult,
+    Engine,
+    EngineError,
+    GenerationRequest,
+    GenerationStats,
+    ToolCallingEngine,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -152,6 +160,49 @@ class EngineWorker:
                 yield item
         finally:
             # Leaving early (consumer stopped, task cancelled): stop the decoder.
+            if not finished:
+                cancel.cancel(cancel.reason or "abandoned")
+
+    async def chat(
+        self, messages: Sequence[dict[str, Any]], cancel: CancelToken, *,
+        tools: Sequence[dict[str, Any]] | None = None, max_tokens: int = 1024,
+        temperature: float = 0.0, stop: tuple[str, ...] = (),
+    ) -> AsyncGenerator[str | ChatResult, None]:
+        """One chat turn on an engine that parses tool calls itself (ToolCallingEngine):
+        its prose as it streams, then the whole ChatResult last."""
+        loop = asyncio.get_running_loop()
+        items: asyncio.Queue[Any] = asyncio.Queue()
+
+        def put(item: Any) -> None:
+            loop.call_soon_threadsafe(items.put_nowait, item)
+
+        def job() -> None:
+            try:
+                engine = self._require()
+                if not isinstance(engine, ToolCallingEngine):
+                    raise EngineError("this engine has no chat endpoint")
+                if cancel.cancelled:
+                    return
+                put(engine.chat(messages, tools=tools, max_tokens=max_tokens, temperature=temperature,
+                                stop=stop, cancel=cancel, on_text=put))
+            except BaseException as exc:
+                put(exc)
+            finally:
+                put(_STOP)
+
+        self.submit(job)
+        finished = False
+        try:
+            while True:
+                item = await items.get()
+                if item is _STOP:
+                    finished = True
+                    break
+                if isinstance(item, BaseException):
+                    finished = True
+                    raise item
+                yield item
+        finally:
             if not finished:
                 cancel.cancel(cancel.reason or "abandoned")
 

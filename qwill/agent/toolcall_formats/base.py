@@ -20,6 +20,8 @@ class ToolCall:
     arguments: dict[str, Any]
     format: str = ""
     raw: str = field(default="", compare=False)
+    # the server's id of a call it parsed itself (OpenAI `tool_calls`), echoed with the result
+    id: str = field(default="", compare=False)
 
     def key(self) -> str:
         """A canonical form for loop detection."""

@@ -1,6 +1,7 @@
 """Remote engines: llama.cpp server, vLLM/SGLang (OpenAI-compatible), Ollama."""
 
-from .engine import ChatResult, RemoteEngine, RemoteOptions, probe_endpoint, resolve_api_key
+from ..base import ChatResult
+from .engine import RemoteEngine, RemoteOptions, probe_endpoint, resolve_api_key
 from .transport import Endpoint, HttpOptions, RemoteError
 
 __all__ = ["ChatResult", "Endpoint", "HttpOptions", "RemoteEngine", "RemoteError", "RemoteOptions",

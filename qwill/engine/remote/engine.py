@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ... import __version__
-from ..base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo, ProblemListener
+from ..base import (
+    CancelToken,
+    ChatResult,
+    EngineError,
+    GenerationRequest,
+    GenerationStats,
+    ModelInfo,
+    ProblemListener,
+)
 from ..chat import ChatMessage
 from ..fim import UnsupportedModel, detect_template, find_template
 from ..stops import StopMatcher
@@ -46,17 +54,6 @@ class RemoteOptions:
     slot_id: int = -1
     infill: bool = False
     fim_template: str = "auto"
-
-
-@dataclass
-class ChatResult:
-    """An assistant turn: its text and the tool calls the server parsed (OpenAI shape)."""
-
-    text: str
-    tool_calls: list[dict[str, Any]]
-    finish_reason: str  # the server's word: "stop", "length", "tool_calls"; or "cancelled"
-    stats: GenerationStats
-    reasoning: str = ""
 
 
 def resolve_api_key(api_key: str | None, api_key_env: str | None) -> str | None:
