@@ -61,8 +61,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def llama_cpp_server(gguf: str | Path, log: Path, *, ctx: int = 2048, threads: int | None = None,
-                     alias: str | None = None, timeout: float = 300) -> Iterator[LlamaCppServer]:
-    """Start the server, wait until /v1/models answers, stop it on exit.
+                     alias: str | None = None, timeout: float = 300,
+                     extra: tuple[str, ...] = ()) -> Iterator[LlamaCppServer]:
+    """Start the server (`extra`: more of its options, e.g. `--chat_format X`), wait until
+    /v1/models answers, stop it on exit.
     Raises ServerFailed (with the log's end) when it exits or does not answer in `timeout` s."""
     port = free_port()
     cmd = [sys.executable, "-c", _START, "--model", str(gguf), "--n_ctx", str(ctx),
@@ -71,6 +73,7 @@ def llama_cpp_server(gguf: str | Path, log: Path, *, ctx: int = 2048, threads: i
         cmd += ["--model_alias", alias]
     if threads:
         cmd += ["--n_threads", str(threads), "--n_threads_batch", str(threads)]
+    cmd += list(extra)
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     server = LlamaCppServer(f"http://127.0.0.1:{port}", log, proc)

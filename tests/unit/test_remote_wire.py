@@ -82,6 +82,21 @@ def test_tool_call_fragments_are_joined_by_index() -> None:
     assert calls[1]["function"]["name"] == "list_dir" and calls[1]["id"] == "call_1"
 
 
+def test_a_name_repeated_in_every_fragment_is_kept_once() -> None:
+    # llama-cpp-python (chatml-function-calling) sends the function's name with each fragment
+    acc = wire.ToolCallAccumulator()
+    for part in ('{"path"', ': "geo.py"', "}"):
+        acc.add([{"index": 0, "id": "call_x", "function": {"name": "read_file", "arguments": part}}])
+    # a name split over fragments is joined; one sent whole again after a partial is kept whole
+    acc.add([{"index": 1, "function": {"name": "edit_", "arguments": ""}}])
+    acc.add([{"index": 1, "function": {"name": "file", "arguments": "{}"}}])
+    acc.add([{"index": 2, "function": {"name": "gr", "arguments": ""}}])
+    acc.add([{"index": 2, "function": {"name": "grep", "arguments": "{}"}}])
+    calls = acc.calls()
+    assert [c["function"]["name"] for c in calls] == ["read_file", "edit_file", "grep"]
+    assert calls[0]["function"]["arguments"] == '{"path": "geo.py"}'
+
+
 def test_infill_fields_carry_the_requests_fim_parts() -> None:
     ctx = (ContextFile("util.py", "def helper():\n    return 1\n\n"),)
     parts = FimParts("def f():\n    ret", "\n\nf()\n", middle="urn", path="main.py", context=ctx)

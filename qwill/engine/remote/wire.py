@@ -294,8 +294,15 @@ class ToolCallAccumulator:
                 call["id"] = frag["id"]
             fn = frag.get("function")
             if isinstance(fn, dict):
-                if isinstance(fn.get("name"), str):
-                    call["function"]["name"] += fn["name"]
+                name = fn.get("name")
+                if isinstance(name, str) and name:
+                    have = call["function"]["name"]
+                    # OpenAI sends a name once; llama-cpp-python repeats it in every
+                    # fragment, others send it whole again: only new text is added
+                    if not have or not (name == have or name.startswith(have)):
+                        call["function"]["name"] = have + name
+                    elif name.startswith(have):
+                        call["function"]["name"] = name
                 args = fn.get("arguments")
                 if isinstance(args, str):
                     call["function"]["arguments"] += args
