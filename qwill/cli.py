@@ -1,4 +1,4 @@
-"""`qwill serve | complete | agent | acp | doctor | models | demo`."""
+"""`qwill serve | complete | eval | agent | acp | doctor | models | demo`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from . import __version__, log_redaction
 from .config import Settings, parse_settings
 
 
-def _settings_from_args(args: argparse.Namespace) -> Settings:
+def _raw_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line gives (a --config file and the engine flags), as the
+    nested camelCase dict an editor sends."""
     raw: dict[str, Any] = {}
     if getattr(args, "config", None):
         try:
@@ -23,7 +25,7 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         except (OSError, ValueError) as exc:
             sys.exit(f"qwill: cannot read settings file {args.config}: {exc}")
     engine = raw.setdefault("engine", {})
-    if getattr(args, "model", None):
+    if getattr(args, "model", None) and isinstance(args.model, str):
         engine["model"] = args.model
     if getattr(args, "threads", None):
         engine["nThreads"] = args.threads
@@ -35,14 +37,22 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         engine["backend"] = args.backend
     if getattr(args, "url", None):
         engine["url"] = args.url
-    result = parse_settings(raw)
+    return raw
+
+
+def _settings_from_args(args: argparse.Namespace) -> Settings:
+    result = parse_settings(_raw_settings(args))
     for problem in result.problems:
         print(f"qwill: {problem}", file=sys.stderr)
     return result.settings
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="default | default-1.5b | path.gguf | hf:owner/repo:QUANT")
+def _add_model_args(p: argparse.ArgumentParser, *, several: bool = False) -> None:
+    if several:
+        p.add_argument("--model", action="append", help="default | default-1.5b | path.gguf | "
+                       "hf:owner/repo:QUANT; repeat it to compare several (default: the configured model)")
+    else:
+        p.add_argument("--model", help="default | default-1.5b | path.gguf | hf:owner/repo:QUANT")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--ctx", type=int, help="context size in tokens")
     p.add_argument("--gpu-layers", type=int, help="layers offloaded to the GPU (-1: all)")
@@ -234,6 +244,82 @@ def cmd_acp(args: argparse.Namespace) -> int:
     return acp_main(Session(_settings_from_args(args)))
 
 
+def _check_model(model: str, settings: Settings) -> str | None:
+    """Why `model` cannot be evaluated (None: it can be tried), checked before any run."""
+    from .engine.loader import FAKE_PREFIX
+    from .engine.resolve import ModelError, inspect_model, resolve_model
+
+    if model.startswith(FAKE_PREFIX) or settings.engine.backend not in ("local", "same"):
+        return None
+    try:
+        inspect_model(resolve_model(model))
+    except ModelError as exc:
+        return str(exc)
+    return None
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation.mining import MiningError, find_sources, mine
+    from .evaluation.report import render_html, render_terminal, write_json
+    from .evaluation.runner import EvalOptions, RunSpec, run_eval
+    from .evaluation.terminal import ProgressDisplay
+
+    def fail(message: str) -> int:
+        print(f"qwill eval: {message}", file=sys.stderr)
+        return 2
+
+    raw = _raw_settings(args)  # --model is a list here: not in `raw`
+    parsed = parse_settings(raw)
+    for warning in parsed.problems:
+        print(f"qwill: {warning}", file=sys.stderr)
+    settings = parsed.settings
+    models = list(dict.fromkeys(args.model or [settings.engine.model]))
+    for bad, flag in ((args.budget <= 0, "--budget"), (args.max_holes < 0, "--max-holes"),
+                      (args.max_sites < 0, "--max-sites"), (args.max_keystrokes < 0, "--max-keystrokes")):
+        if bad:
+            return fail(f"{flag} must be positive")
+    languages = [x.strip() for x in (args.languages or "").split(",") if x.strip()]
+    try:
+        corpus = find_sources(Path(args.path), languages)
+    except MiningError as exc:
+        return fail(str(exc))
+    for model in models:
+        problem = _check_model(model, settings)
+        if problem:
+            return fail(f"model '{model}' cannot be loaded: {problem}")
+    cases = mine(corpus, seed=args.seed, max_holes=args.max_holes, max_sites=args.max_sites,
+                 max_keystrokes=args.max_keystrokes)
+    if not cases.holes and not cases.sites:
+        return fail(f"no functions to evaluate in the {len(corpus.files)} source files under {corpus.root}")
+    contexts = {"on": ["on"], "off": ["off"], "both": ["on", "off"]}[args.context]
+    runs = tuple(RunSpec(m, c) for m in models for c in contexts)
+    raw.get("engine", {}).pop("model", None)
+    options = EvalOptions(root=corpus.root, runs=runs, seed=args.seed, budget=args.budget,
+                          settings=raw)
+    print(f"qwill eval: {corpus.root}: {len(cases.holes)} holes and {len(cases.sites)} typing sites "
+          f"({sum(len(s.typed) for s in cases.sites)} keystrokes) from "
+          f"{', '.join(f'{n} {lang}' for lang, n in corpus.languages.items())} files; "
+          f"{len(runs)} run(s), budget {args.budget:.0f} s", file=sys.stderr, flush=True)
+    with ProgressDisplay() as progress:
+        result = asyncio.run(run_eval(options, corpus, cases, progress))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(result, out / "report.json")
+    (out / "report.html").write_text(render_html(result), encoding="utf-8")
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        render_terminal(result, Console().print, rich=True)
+    else:
+        render_terminal(result, print, rich=False)
+    for note in result.notes:
+        print(f"qwill eval: {note}", file=sys.stderr)
+    print(f"qwill eval: report written to {out / 'report.json'} and {out / 'report.html'}", file=sys.stderr)
+    for r in result.failed:
+        print(f"qwill eval: {r.label}: {r.message}", file=sys.stderr)
+    return 2 if result.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qwill", description="Local AI code completion over LSP")
     parser.add_argument("--version", action="version", version=f"qwill {__version__}")
@@ -292,6 +378,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=cmd_agent)
+
+    p = sub.add_parser("eval", help="measure completion on your own repository (FIM holes, typing traces)")
+    p.add_argument("path", nargs="?", default=".", help="the repository (default: the current directory)")
+    _add_model_args(p, several=True)
+    p.add_argument("--seed", type=int, default=0, help="which holes and sites are chosen (default 0)")
+    p.add_argument("--budget", type=float, default=600, help="seconds for the whole run (default 600)")
+    p.add_argument("--max-holes", type=int, default=40, help="fill-in-the-middle holes (default 40)")
+    p.add_argument("--max-sites", type=int, default=6, help="functions typed into (default 6)")
+    p.add_argument("--max-keystrokes", type=int, default=150, help="keystrokes over all sites (default 150)")
+    p.add_argument("--languages", help="only these languages, comma-separated (e.g. python,typescript)")
+    p.add_argument("--context", choices=["on", "off", "both"], default="on",
+                   help="code context as configured (on), the window only (off), or both, compared")
+    p.add_argument("--out", default="qwill-eval", help="directory for report.json and report.html")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("acp", help="serve the agent over the Agent Client Protocol (stdio)")
     _add_model_args(p)

@@ -27,8 +27,8 @@ LAYERS: dict[str, int] = {
     "session": 3,
     # surfaces, and the tools beside them
     "lsp": 4, "acp": 4, "doctor": 4, "schema": 4, "examples": 4,
-    # the demo: an LSP client of `qwill serve`
-    "demo": 5,
+    # the demo and `qwill eval`: LSP clients of `qwill serve`
+    "demo": 5, "evaluation": 5,
     "cli": 6,
     "__main__": 7,
 }
