@@ -57,6 +57,17 @@ class _Counters:
     values: dict[str, int] = field(default_factory=dict)
 
 
+def _plain(obj: Any) -> Any:
+    """pygls hands custom notifications over as nested namedtuples: back to JSON values."""
+    if hasattr(obj, "_asdict"):
+        return {k: _plain(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
 def _get(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         return obj.get(name, default)
@@ -129,9 +140,9 @@ class ServerDriver:
             return Ready("error", f"the model was not ready within {timeout:.0f} s", {}, time.perf_counter() - t0)
         except Exception as exc:  # the process died: its stderr says why
             raise DriverError(self._died(exc)) from None
-        model = _get(status, "model") or {}
+        model = _plain(_get(status, "model")) or {}
         return Ready(str(_get(status, "state")), str(_get(status, "message") or ""),
-                     dict(model) if isinstance(model, dict) else {}, time.perf_counter() - t0)
+                     model if isinstance(model, dict) else {}, time.perf_counter() - t0)
 
     async def wait_index(self, timeout: float) -> bool:
         """Wait for the workspace index (built after `initialized`); False on timeout."""
@@ -198,12 +209,13 @@ class ServerDriver:
         line, col = position_of(text, offset)
         kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
         t0 = time.perf_counter()
+        request = self.client.text_document_inline_completion_async(types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=col),
+            context=types.InlineCompletionContext(trigger_kind=kind)))
         try:
-            out = await asyncio.wait_for(self.client.text_document_inline_completion_async(
-                types.InlineCompletionParams(
-                    text_document=types.TextDocumentIdentifier(uri=uri),
-                    position=types.Position(line=line, character=col),
-                    context=types.InlineCompletionContext(trigger_kind=kind))), max(0.01, timeout))
+            # shielded: cancelling pygls' future makes it fail on the server's late answer
+            # (InvalidStateError); a request still running at the deadline ends with the server
+            out = await asyncio.wait_for(asyncio.shield(request), max(0.01, timeout))
         except TimeoutError:
             return None
         except Exception as exc:
