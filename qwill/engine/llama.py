@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import token_healing
 from .base import CancelToken, EngineError, GenerationRequest, GenerationStats, ModelInfo, ProblemListener
 from .chat import chat_format_from_metadata
 from .fim import find_template
@@ -189,6 +190,7 @@ class LlamaEngine:
             ) from None
         self._llama_cpp = llama_cpp
         self.cached: list[int] = []
+        self._piece_index: token_healing.PieceIndex | None = None
         # Shortest run of cached tokens worth moving instead of re-evaluating.
         self.min_reuse = 32
         self.can_shift = bool(llama_cpp.llama_memory_can_shift(self._memory()))
@@ -336,8 +338,15 @@ class LlamaEngine:
         self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
     ) -> Iterator[str]:
         t0 = time.perf_counter()
+        typed = request.fim.middle if request.fim is not None else ""
         request = request.rendered(self.fim)
         tokens = self.tokenize(request.prompt)
+        # token healing: the typed middle's last token is generated again (token_healing.py)
+        heal = b""
+        if typed and request.max_tokens > 0 and not request.grammar:
+            pieces = self._pieces()
+            if token_healing.healed_tail(tokens, typed, pieces.pieces):
+                heal = pieces.pieces[tokens.pop()]
         stats.prompt_tokens = len(tokens)
         budget = self.n_ctx - 1
         if len(tokens) >= budget:
@@ -362,12 +371,17 @@ class LlamaEngine:
                 if cancel.cancelled:
                     stats.stop_reason = "cancelled"
                     break
-                token = sampler.sample(self.llm._ctx, -1)
-                if self._is_eog(token):
-                    stats.stop_reason = "eos"
-                    break
+                if heal:
+                    token = self._heal_token(heal)
+                    heal, text = token_healing.advance(heal, self._pieces().pieces[token])
+                else:
+                    token = sampler.sample(self.llm._ctx, -1)
+                    if self._is_eog(token):
+                        stats.stop_reason = "eos"
+                        break
+                    text = bytes(self.llm.detokenize([token], special=True))
                 stats.generated_tokens += 1
-                pending += bytes(self.llm.detokenize([token], special=True))
+                pending += text
                 try:
                     piece = pending.decode("utf-8")
                     pending = b""
@@ -406,6 +420,21 @@ class LlamaEngine:
             stats.generate_seconds = time.perf_counter() - t1
 
     # -- sampling ----------------------------------------------------------------------
+    def _pieces(self) -> token_healing.PieceIndex:
+        """Every token's text, indexed for token healing (built once, ~1 s)."""
+        if self._piece_index is None:
+            n = self.llm.n_vocab()
+            self._piece_index = token_healing.PieceIndex(
+                [bytes(self.llm.detokenize([i], special=False)) for i in range(n)])
+        return self._piece_index
+
+    def _heal_token(self, remaining: bytes) -> int:
+        """The most likely token that agrees with the text still to spell (greedy: the
+        user already typed it, there is nothing to sample)."""
+        candidates = self._pieces().consistent(remaining)
+        logits = self.llm._ctx.get_logits_ith(-1)
+        return max(candidates, key=lambda t: float(logits[t]))
+
     def _sampler(self, request: GenerationRequest) -> Any:
         """The sampler chain for a request: llama-cpp-python's own, or with the request's
         grammar in front of it (lazy when the request names triggers)."""

@@ -14,7 +14,7 @@ import pytest
 from qwill.completion.service import CompletionRequest, CompletionService
 from qwill.config import CompletionSettings, EngineSettings
 from qwill.engine.base import CancelToken, GenerationRequest, GenerationStats
-from qwill.engine.fim import TEMPLATES, detect_template
+from qwill.engine.fim import TEMPLATES, FimParts, detect_template
 from qwill.engine.loader import load_engine
 from qwill.engine.resolve import BUILTIN_MODELS, inspect_model
 from qwill.engine.worker import EngineWorker
@@ -179,3 +179,21 @@ def test_edit_in_the_middle_moves_the_cached_suffix_instead_of_evaluating_it(wor
     list(worker.generate_sync(GenerationRequest(tpl.render(edited, tail), max_tokens=4), CancelToken(), third))
     assert third.shifted_tokens == 0
     assert third.prompt_eval_tokens > 100
+
+
+def test_typed_text_that_ends_inside_a_word_is_continued_as_that_word(worker: EngineWorker) -> None:
+    # `self.d` ends on the token `.d`; without token healing the model went on as if `d`
+    # were the whole name (`self.deduce_defaults()`); healed, it writes the attribute
+    # the class has
+    prefix = ("class Parser:\n    def __init__(self, defaults, default_section=\"DEFAULT\"):\n"
+              "        self.default_section = default_section\n        self._defaults = defaults\n\n"
+              "    def sections(self):\n")
+    fim = FimParts(prefix, "\n        return list(all_sections)\n", middle="        defaults = self.d")
+    stats = GenerationStats()
+    text = "".join(worker.generate_sync(GenerationRequest(fim=fim, max_tokens=8), CancelToken(), stats))
+    assert text.startswith("efault_section")
+    # the prompt ends before `.d`: the cached tokens up to it serve the next keystroke
+    again = GenerationStats()
+    fim2 = FimParts(fim.prefix, fim.suffix, middle=fim.middle + "e")
+    "".join(worker.generate_sync(GenerationRequest(fim=fim2, max_tokens=4), CancelToken(), again))
+    assert again.prompt_eval_tokens <= 2
