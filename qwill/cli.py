@@ -259,6 +259,7 @@ def _check_model(model: str, settings: Settings) -> str | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation.history import has_history, mine_history
     from .evaluation.mining import MiningError, find_sources, mine
     from .evaluation.report import render_html, render_terminal, write_json
     from .evaluation.runner import EvalOptions, RunSpec, run_eval
@@ -275,7 +276,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = parsed.settings
     models = list(dict.fromkeys(args.model or [settings.engine.model]))
     for bad, flag in ((args.budget <= 0, "--budget"), (args.max_holes < 0, "--max-holes"),
-                      (args.max_sites < 0, "--max-sites"), (args.max_keystrokes < 0, "--max-keystrokes")):
+                      (args.max_sites < 0, "--max-sites"), (args.max_keystrokes < 0, "--max-keystrokes"),
+                      (args.max_edits < 0, "--max-edits")):
         if bad:
             return fail(f"{flag} must be positive")
     languages = [x.strip() for x in (args.languages or "").split(",") if x.strip()]
@@ -289,7 +291,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return fail(f"model '{model}' cannot be loaded: {problem}")
     cases = mine(corpus, seed=args.seed, max_holes=args.max_holes, max_sites=args.max_sites,
                  max_keystrokes=args.max_keystrokes)
-    if not cases.holes and not cases.sites:
+    notes: list[str] = []
+    edits = []
+    if not parsed.settings.next_edit.enabled:
+        notes.append("next-edit: not measured (nextEdit.enabled is false)")
+    elif not has_history(corpus.root):
+        notes.append(f"next-edit: not measured: {corpus.root} has no git history to take cases from")
+    elif args.max_edits:
+        edits = mine_history(corpus.root, seed=args.seed, max_cases=args.max_edits, languages=tuple(languages))
+        if not edits:
+            notes.append("next-edit: no commit in the last 400 changes one source file in two places "
+                         "close together; nothing to measure")
+    if not cases.holes and not cases.sites and not edits:
         return fail(f"no functions to evaluate in the {len(corpus.files)} source files under {corpus.root}")
     contexts = {"on": ["on"], "off": ["off"], "both": ["on", "off"]}[args.context]
     runs = tuple(RunSpec(m, c) for m in models for c in contexts)
@@ -297,11 +310,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     options = EvalOptions(root=corpus.root, runs=runs, seed=args.seed, budget=args.budget,
                           settings=raw)
     print(f"qwill eval: {corpus.root}: {len(cases.holes)} holes and {len(cases.sites)} typing sites "
-          f"({sum(len(s.typed) for s in cases.sites)} keystrokes) from "
+          f"({sum(len(s.typed) for s in cases.sites)} keystrokes), {len(edits)} next-edit cases from "
           f"{', '.join(f'{n} {lang}' for lang, n in corpus.languages.items())} files; "
           f"{len(runs)} run(s), budget {args.budget:.0f} s", file=sys.stderr, flush=True)
     with ProgressDisplay() as progress:
-        result = asyncio.run(run_eval(options, corpus, cases, progress))
+        result = asyncio.run(run_eval(options, corpus, cases, edits, progress, notes))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(result, out / "report.json")
@@ -387,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-holes", type=int, default=40, help="fill-in-the-middle holes (default 40)")
     p.add_argument("--max-sites", type=int, default=6, help="functions typed into (default 6)")
     p.add_argument("--max-keystrokes", type=int, default=150, help="keystrokes over all sites (default 150)")
+    p.add_argument("--max-edits", type=int, default=10, help="next-edit cases from git history (default 10)")
     p.add_argument("--languages", help="only these languages, comma-separated (e.g. python,typescript)")
     p.add_argument("--context", choices=["on", "off", "both"], default="on",
                    help="code context as configured (on), the window only (off), or both, compared")

@@ -16,14 +16,16 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
+from ..context.document import Position, TextDocument
 from ..lsp import pygls_compat
+from .history import NextEditCase
 from .mining import Hole, TypingSite, position_of
 
 
@@ -52,9 +54,15 @@ class Answer:
     context_tokens: int = 0
 
 
-@dataclass
-class _Counters:
-    values: dict[str, int] = field(default_factory=dict)
+@dataclass(frozen=True)
+class EditAnswer:
+    """One `qwill/nextEdit`: the document as the prediction would leave it (None: no
+    prediction, `reason` says why), and the lines its edits touch."""
+
+    predicted: str | None
+    reason: str
+    seconds: float
+    lines: tuple[tuple[int, int], ...] = ()  # (first, last) line of each edit, in the edited document
 
 
 def _plain(obj: Any) -> Any:
@@ -267,6 +275,34 @@ class ServerDriver:
         finally:
             self.close_doc(uri)
 
+    async def next_edit(self, case: NextEditCase, uri: str, timeout: float) -> EditAnswer | None:
+        """Open the file as it was, make the user's edit (one didChange), and ask
+        `qwill/nextEdit` at the cursor (None: no answer within `timeout`)."""
+        self.open(uri, case.before, case.language)
+        try:
+            self._versions[uri] += 1
+            end_line = case.first.end
+            self.client.text_document_did_change(types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self._versions[uri]),
+                content_changes=[types.TextDocumentContentChangePartial(
+                    range=types.Range(start=types.Position(line=case.first.start, character=0),
+                                      end=types.Position(line=end_line, character=0)),
+                    text=case.first.new)]))
+            edited = case.edited
+            line, col = position_of(edited, case.cursor)
+            t0 = time.perf_counter()
+            request = self.client.protocol.send_request_async("qwill/nextEdit", {
+                "textDocument": {"uri": uri}, "position": {"line": line, "character": col}})
+            try:
+                result = await asyncio.wait_for(asyncio.shield(request), max(0.01, timeout))
+            except TimeoutError:
+                return None
+            except Exception as exc:
+                return EditAnswer(None, f"error: {exc}", time.perf_counter() - t0)
+            return _edit_answer(result, edited, time.perf_counter() - t0)
+        finally:
+            self.close_doc(uri)
+
     async def type_site(self, site: TypingSite, text: str, uri: str, deadline: float,
                         on_answer: Callable[[int, Answer], None]) -> bool:
         """Type `site.typed` keystroke by keystroke, one inlineCompletion request after each
@@ -288,6 +324,30 @@ class ServerDriver:
             return True
         finally:
             self.close_doc(uri)
+
+
+def _edit_answer(result: Any, text: str, seconds: float) -> EditAnswer:
+    data = _plain(result) or {}
+    edits = data.get("edits") or [] if isinstance(data, dict) else []
+    if not edits:
+        return EditAnswer(None, str(data.get("reason") or "no prediction") if isinstance(data, dict) else "", seconds)
+    doc = TextDocument("eval:", text)
+    spans = []
+    lines = []
+    for e in edits:
+        r = e["range"]
+        start = doc.offset_at(Position(r["start"]["line"], r["start"]["character"]), strict=False)
+        end = doc.offset_at(Position(r["end"]["line"], r["end"]["character"]), strict=False)
+        spans.append((start, end, str(e.get("newText", ""))))
+        lines.append((int(r["start"]["line"]), int(r["end"]["line"])))
+    out, pos = [], 0
+    for start, end, new in sorted(spans):
+        if start < pos:
+            return EditAnswer(None, "overlapping edits", seconds)
+        out += [text[pos:start], new]
+        pos = end
+    out.append(text[pos:])
+    return EditAnswer("".join(out), "", seconds, tuple(lines))
 
 
 def _shown_text(item: types.InlineCompletionItem, text: str, offset: int) -> str:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from . import metrics
-from .runner import EvalResult, FimOutcome, KeystrokeOutcome, RunResult
+from .runner import EvalResult, FimOutcome, KeystrokeOutcome, NextEditOutcome, RunResult
 
 SOURCES = ("definitions", "scope", "similar", "recent-edits")
 PALETTE = ("#1f77b4", "#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#666666")
@@ -78,6 +78,12 @@ def typing_summary(rows: Sequence[KeystrokeOutcome]) -> dict[str, Any]:
     }
 
 
+def next_edit_summary(rows: Sequence[NextEditOutcome]) -> dict[str, Any]:
+    lat = [r.seconds for r in rows]
+    return {"n": len(rows), "shown_pct": _share(r.shown for r in rows), "exact_pct": _share(r.exact for r in rows),
+            "located_pct": _share(r.located for r in rows), "p50_s": _round(pct(lat, 0.5))}
+
+
 def _round(x: float | None) -> float | None:
     return round(x, 3) if x is not None else None
 
@@ -137,6 +143,7 @@ def summarise(result: EvalResult) -> dict[str, Any]:
                   "message": r.message, "load_s": r.load_seconds, "seconds": r.seconds,
                   "model_info": r.model_info,
                   "fim": fim_summary(r.fim), "typing": typing_summary(r.keystrokes),
+                  "next_edit": next_edit_summary(r.next_edits),
                   "by_language": by_language(r), "by_kind": by_kind(r), "by_source": by_source(r)}
                  for r in result.runs],
         "source_ablation": source_ablation(result),
@@ -168,15 +175,17 @@ def _fmt(x: Any, suffix: str = "") -> str:
 def table_rows(result: EvalResult) -> tuple[list[str], list[list[str]]]:
     """The main table: one row per run."""
     head = ["model", "holes", "exact %", "similarity %", "FIM p50", "keystrokes", "p50", "p95",
-            "first-line %", "whole %", "accepted %", "empty %", "state"]
+            "first-line %", "whole %", "accepted %", "empty %", "next edits", "exact %", "at the place %",
+            "state"]
     rows = []
     for r in result.runs:
-        f, t = fim_summary(r.fim), typing_summary(r.keystrokes)
+        f, t, n = fim_summary(r.fim), typing_summary(r.keystrokes), next_edit_summary(r.next_edits)
         rows.append([r.label, _fmt(f["n"]), _fmt(f["exact_pct"]), _fmt(f["similarity_pct"]),
                      _fmt(f["p50_s"], " s"), _fmt(t["keystrokes"]), _fmt(t["p50_s"], " s"),
                      _fmt(t["p95_s"], " s"), _fmt(t["first_line_pct"]), _fmt(t["whole_pct"]),
-                     _fmt(t["accepted_pct"]),
-                     _fmt(t["empty_pct"]), r.state if not r.message else f"{r.state}: {r.message}"])
+                     _fmt(t["accepted_pct"]), _fmt(t["empty_pct"]),
+                     _fmt(n["n"]) if result.next_edit_cases else "-", _fmt(n["exact_pct"]), _fmt(n["located_pct"]),
+                     r.state if not r.message else f"{r.state}: {r.message}"])
     return head, rows
 
 
@@ -387,6 +396,11 @@ def render_html(result: EvalResult) -> str:
              "similarity % without", "similarity % with"],
             [[a["model"], a["source"], str(a["n"]), _fmt(a["exact_off_pct"]), _fmt(a["exact_on_pct"]),
               _fmt(a["similarity_off_pct"]), _fmt(a["similarity_on_pct"])] for a in ablation])]
+    if any(r.next_edits for r in result.runs):
+        parts.append("<h2>Next edits (from git history)</h2>" + _html_table(
+            ["model", "case", "prediction", "exact", "at the place", "s"],
+            [[r.label, n.case, "shown" if n.shown else (n.reason or "none"), "yes" if n.exact else "",
+              "yes" if n.located else "", f"{n.seconds:.2f}"] for r in result.runs for n in r.next_edits]))
     parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_esc(n)}</li>" for n in result.notes) + "</ul>")
     for r in result.runs:
         parts.append(f"<h2>Holes: {_esc(r.label)}</h2>")

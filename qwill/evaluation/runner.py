@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from . import metrics
-from .lsp_driver import Answer, DriverError, ServerDriver
+from .history import NextEditCase
+from .lsp_driver import Answer, DriverError, EditAnswer, ServerDriver
 from .mining import CaseSet, Corpus, Hole, TypingSite
 
 FIM_SHARE = 0.5  # of a run's time after the model loaded
+TYPING_SHARE = 0.75  # of what is left after the holes, when there are next-edit cases
 MIN_LOAD_SECONDS = 30.0  # a model is given at least this long to load, budget or not
 INDEX_WAIT_SECONDS = 20.0
 
-NEXT_EDIT_NOTE = ("next-edit: not measured: this Qwill has no next-edit prediction yet "
-                  "(the qwill/nextEdit request); the cases from git history will be replayed once it has")
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,18 @@ class KeystrokeOutcome:
 
 
 @dataclass
+class NextEditOutcome:
+    case: str
+    path: str
+    language: str
+    shown: bool  # a prediction came back
+    exact: bool  # it leaves the file exactly as the commit did
+    located: bool  # it edits the lines the commit's next change edited
+    seconds: float
+    reason: str  # why there was no prediction
+
+
+@dataclass
 class RunResult:
     label: str
     model: str
@@ -98,6 +110,7 @@ class RunResult:
     model_info: dict[str, Any] = field(default_factory=dict)
     fim: list[FimOutcome] = field(default_factory=list)
     keystrokes: list[KeystrokeOutcome] = field(default_factory=list)
+    next_edits: list[NextEditOutcome] = field(default_factory=list)
     sites_done: int = 0
     seconds: float = 0.0
 
@@ -112,6 +125,7 @@ class EvalResult:
     holes: int
     sites: int
     keystrokes: int
+    next_edit_cases: int
     runs: list[RunResult]
     notes: list[str]
     started: float
@@ -125,7 +139,7 @@ class EvalResult:
 @dataclass(frozen=True)
 class Progress:
     run: str
-    phase: str  # load | fim | typing | done
+    phase: str  # load | fim | typing | next-edit | done
     done: int
     total: int
     message: str = ""
@@ -176,8 +190,16 @@ def score_keystroke(site: TypingSite, n: int, answer: Answer) -> KeystrokeOutcom
         scored.shown, scored.first_line, scored.accepted, answer.evaluated_tokens)
 
 
-async def _run_one(spec: RunSpec, options: EvalOptions, corpus: Corpus, cases: CaseSet, deadline: float,
-                   progress: ProgressFn) -> RunResult:
+def score_next_edit(case: NextEditCase, answer: EditAnswer) -> NextEditOutcome:
+    shift = case.first.new.count("\n") - (case.first.end - case.first.start)
+    lo, hi = case.second.start + shift, case.second.end + shift  # the next change's lines, after the first
+    located = any(a <= hi and b >= lo - 1 for a, b in answer.lines)
+    return NextEditOutcome(case.id, case.path, case.language, answer.predicted is not None,
+                           answer.predicted == case.truth, located, round(answer.seconds, 4), answer.reason)
+
+
+async def _run_one(spec: RunSpec, options: EvalOptions, corpus: Corpus, cases: CaseSet,
+                   edits: Sequence[NextEditCase], deadline: float, progress: ProgressFn) -> RunResult:
     res = RunResult(spec.label, spec.model, spec.context)
     t0 = time.monotonic()
     driver = ServerDriver(spec.model, corpus.root, init_options=_settings_for(spec, options))
@@ -193,9 +215,8 @@ async def _run_one(spec: RunSpec, options: EvalOptions, corpus: Corpus, cases: C
         if spec.context == "on":
             await driver.wait_index(min(INDEX_WAIT_SECONDS, max(0.0, deadline - time.monotonic())))
         # fill-in-the-middle holes
-        fim_deadline = time.monotonic() + FIM_SHARE * max(0.0, deadline - time.monotonic())
-        if not cases.sites:
-            fim_deadline = deadline
+        later = bool(cases.sites or edits)
+        fim_deadline = time.monotonic() + (FIM_SHARE if later else 1.0) * max(0.0, deadline - time.monotonic())
         total = len(cases.holes)
         for i, hole in enumerate(cases.holes):
             left = fim_deadline - time.monotonic()
@@ -210,6 +231,8 @@ async def _run_one(spec: RunSpec, options: EvalOptions, corpus: Corpus, cases: C
             res.fim.append(score_fim(hole, answer))
         progress(Progress(spec.label, "fim", len(res.fim), total))
         # typing traces
+        typing_deadline = time.monotonic() + (TYPING_SHARE if edits else 1.0) * max(
+            0.0, deadline - time.monotonic())
         keys = sum(len(s.typed) + 1 for s in cases.sites)
         done = 0
         for site in cases.sites:
@@ -220,13 +243,24 @@ async def _run_one(spec: RunSpec, options: EvalOptions, corpus: Corpus, cases: C
                 progress(Progress(spec.label, "typing", done, keys, site.id))
 
             finished = await driver.type_site(site, corpus.file(site.path).text, _uri(corpus, site.path),
-                                              deadline, record)
+                                              typing_deadline, record)
             if not finished:
                 res.state = "budget"
                 res.message = "; ".join(x for x in (res.message, (
                     f"time budget reached after {done} of {keys} keystrokes")) if x)
                 break
             res.sites_done += 1
+        # next edits from the git history
+        for i, case in enumerate(edits):
+            left = deadline - time.monotonic()
+            edit = await driver.next_edit(case, (corpus.root / case.path).as_uri(), left) if left > 0 else None
+            if edit is None:
+                res.state = "budget"
+                res.message = "; ".join(x for x in (res.message, (
+                    f"time budget reached after {i} of {len(edits)} next-edit cases")) if x)
+                break
+            res.next_edits.append(score_next_edit(case, edit))
+            progress(Progress(spec.label, "next-edit", i + 1, len(edits), case.id))
         progress(Progress(spec.label, "done", 1, 1, res.message))
     except DriverError as exc:
         res.state, res.message = "error", str(exc)
@@ -236,8 +270,8 @@ async def _run_one(spec: RunSpec, options: EvalOptions, corpus: Corpus, cases: C
     return res
 
 
-async def run_eval(options: EvalOptions, corpus: Corpus, cases: CaseSet,
-                   progress: ProgressFn | None = None) -> EvalResult:
+async def run_eval(options: EvalOptions, corpus: Corpus, cases: CaseSet, edits: Sequence[NextEditCase] = (),
+                   progress: ProgressFn | None = None, notes: Sequence[str] = ()) -> EvalResult:
     """Every run of `options` over the same cases, within `options.budget` seconds."""
     progress = progress or (lambda p: None)
     started = time.time()
@@ -246,11 +280,12 @@ async def run_eval(options: EvalOptions, corpus: Corpus, cases: CaseSet,
     result = EvalResult(
         root=str(corpus.root), seed=options.seed, budget=options.budget, machine=machine(),
         corpus=corpus.languages, holes=len(cases.holes), sites=len(cases.sites),
-        keystrokes=sum(len(s.typed) + 1 for s in cases.sites), runs=[], notes=[NEXT_EDIT_NOTE],
-        started=started)
+        keystrokes=sum(len(s.typed) + 1 for s in cases.sites), next_edit_cases=len(edits), runs=[],
+        notes=list(notes), started=started)
     specs: Sequence[RunSpec] = options.runs
     for i, spec in enumerate(specs):
         share = max(0.0, end - time.monotonic()) / (len(specs) - i)
-        result.runs.append(await _run_one(spec, options, corpus, cases, time.monotonic() + share, progress))
+        result.runs.append(await _run_one(spec, options, corpus, cases, edits, time.monotonic() + share,
+                                          progress))
     result.seconds = round(time.monotonic() - t0, 2)
     return result

@@ -8,7 +8,8 @@ from typing import Any, TextIO
 
 from .runner import Progress
 
-_PHASES = {"load": "loading", "fim": "FIM holes", "typing": "typing trace", "done": "done"}
+_PHASES = {"load": "loading", "fim": "FIM holes", "typing": "typing trace", "next-edit": "next edits",
+           "done": "done"}
 
 
 class ProgressDisplay:
@@ -52,5 +53,5 @@ class ProgressDisplay:
         if key != self._last or (p.phase == "load" and p.done):
             self._last = key
             extra = f": {p.message}" if p.message and p.phase in ("load", "done") else ""
-            total = f" ({p.total})" if p.phase in ("fim", "typing") else ""
+            total = f" ({p.total})" if p.phase in ("fim", "typing", "next-edit") else ""
             print(f"qwill eval: {p.run}: {_PHASES[p.phase]}{total}{extra}", file=self.stream, flush=True)

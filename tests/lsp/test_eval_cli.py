@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..unit.test_eval_history import _repo
 from ..unit.test_eval_mining import PY, TS
 
 
@@ -25,7 +26,7 @@ def _project(root: Path) -> Path:
 
 
 def test_eval_measures_a_project_and_writes_the_reports(tmp_path: Path, fake_script) -> None:
-    _project(tmp_path)
+    _repo(_project(tmp_path))  # a git repository whose last commit renamed a parameter
     model = fake_script(default="result = width * height")
     out = _eval("proj", "--model", model, "--seed", "2", "--max-holes", "8", "--max-keystrokes", "40",
                 "--budget", "120", "--out", "report", cwd=tmp_path)
@@ -33,16 +34,19 @@ def test_eval_measures_a_project_and_writes_the_reports(tmp_path: Path, fake_scr
     data = json.loads((tmp_path / "report" / "report.json").read_text())
     (run,) = data["runs"]
     assert run["state"] == "ok" and run["model"] == model
-    assert data["corpus"] == {"python": 1, "typescript": 1} and data["holes"] == 8
+    assert data["corpus"] == {"python": 2, "typescript": 1} and data["holes"] == 8
     assert len(run["fim"]) == 8 and {f["language"] for f in run["fim"]} == {"python", "typescript"}
     # every keystroke of the trace was sent and answered: 40 keystrokes and a request at each site's start
     assert len(run["keystrokes"]) == 40 + data["sites"]
     # the fake engine's one answer is right where the user types `result = width * height`
     hit = [k for k in run["keystrokes"] if k["site"].startswith("pkg/geometry.py:12") and k["typed"] == 0]
     assert hit and hit[0]["suggestion"] == "result = width * height" and hit[0]["first_line"]
-    # the table on stdout, the notes on stderr, an HTML page beside the JSON
+    # the commit's rename replayed through qwill/nextEdit (the fake engine predicts no edit)
+    assert data["next_edit_cases"] == 1
+    (edit,) = run["next_edits"]
+    assert edit["case"].endswith(":geo.py") and not edit["exact"]
+    # the table on stdout, an HTML page beside the JSON
     assert "| model | holes | exact % |" in out.stdout and "| python |" in out.stdout
-    assert "next-edit: not measured" in out.stderr
     page = (tmp_path / "report" / "report.html").read_text()
     assert "<svg" in page and "Typing trace: latency per keystroke" in page
     # the same seed picks the same holes
@@ -84,4 +88,5 @@ def test_bad_input_is_named_and_exits_2(tmp_path: Path, fake_script) -> None:
     # a model that fails inside the server (here: an unreadable fake script) is reported too
     out = _eval("proj", "--model", f"fake:{tmp_path / 'no-such-script.json'}", "--out", "failed", cwd=tmp_path)
     assert out.returncode == 2 and "cannot read fake engine script" in out.stderr, out.stderr
+    assert "next-edit: not measured" in out.stderr and "no git history" in out.stderr
     assert json.loads((tmp_path / "failed" / "report.json").read_text())["runs"][0]["state"] == "error"

@@ -67,7 +67,7 @@ def _result() -> EvalResult:
     b = RunResult("m1 (window only)", "m1", "off", fim=[
         score_fim(LINE, _answer("x", 0.1)), score_fim(BLOCK, _answer("nope", 0.1))])
     return EvalResult(root="/repo", seed=3, budget=60, machine={"cores": 2}, corpus={"python": 1, "typescript": 1},
-                      holes=2, sites=1, keystrokes=3, runs=[a, b], notes=["next-edit: not measured"], started=0.0,
+                      holes=2, sites=1, keystrokes=3, next_edit_cases=0, runs=[a, b], notes=["next-edit: not measured"], started=0.0,
                       seconds=12.0)
 
 
