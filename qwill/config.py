@@ -302,8 +302,7 @@ class AgentSettings(_Section):
         True,
         description=(
             "Local models: decode tool calls under a grammar built from the tools' schemas, so every "
-            "call parses and validates (prose stays free). Remote engines: send the tools as the server's "
-            "own (`tools`), falling back to the text formats when it does not take them."
+            "call parses and validates (prose stays free)."
         ),
     )
     mcp_servers: dict[str, McpServerSettings] = Field(
