@@ -42,6 +42,7 @@ from qwill.completion.service import CompletionRequest
 from qwill.config import parse_settings
 from qwill.context.languages import language_for
 from qwill.context.syntax import SyntaxTree, definitions, enclosing_scopes, scope_facts
+from qwill.evaluation.metrics import normalise, similarity
 from qwill.session import ModelState, Session
 
 WORK = Path(__file__).resolve().parent / ".work"
@@ -177,30 +178,7 @@ def choose_cases(root: Path, lang: str, n_single: int, n_multi: int, seed: int) 
     return chosen
 
 
-# -- scoring -------------------------------------------------------------------
-
-def levenshtein(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def similarity(a: str, b: str) -> float:
-    if not a and not b:
-        return 1.0
-    return 1.0 - levenshtein(a, b) / max(len(a), len(b))
-
-
-def normalise(s: str, kind: str) -> str:
-    if kind == "single":
-        return s.split("\n", 1)[0].strip()
-    return "\n".join(line.rstrip() for line in s.strip("\n").split("\n")).strip()
+# -- scoring: qwill.evaluation.metrics (normalise, similarity), shared with `qwill eval` --
 
 
 # -- running -------------------------------------------------------------------
