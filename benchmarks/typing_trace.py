@@ -36,7 +36,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
+from benchmarks.llama_cpp_server import free_port
 from qwill.evaluation.metrics import Outcome, Usefulness
 
 HERE = Path(__file__).resolve().parent
@@ -416,12 +416,6 @@ def build_llama_server() -> Path:
     return binary
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _post(url: str, body: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -432,7 +426,7 @@ def run_baseline(sites: list[Site], model_path: Path, threads: int, seed: int = 
                  time_limits: bool = True) -> Result:
     res = Result("llama-server /infill (llama.vim)")
     binary = build_llama_server()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(binary), "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port),
                              "-c", "4096", "--cache-reuse", "256", "-t", str(threads), "-np", "1",
                              "--no-webui"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
