@@ -10,6 +10,7 @@ skipped without touching the model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -124,52 +125,12 @@ class EngineWorker:
             yield item
         fut.result()
 
-    async def generate(
-        self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
-    ) -> AsyncGenerator[str, None]:
-        """Async iterator of pieces; cancelling the awaiting task cancels decoding."""
-        loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[Any] = asyncio.Queue()
-
-        def put(item: Any) -> None:
-            loop.call_soon_threadsafe(pieces.put_nowait, item)
-
-        def job() -> None:
-            try:
-                if cancel.cancelled:
-                    stats.stop_reason = "cancelled"
-                    return
-                for piece in self._require().generate(request, cancel, stats):
-                    put(piece)
-            except BaseException as exc:
-                put(exc)
-            finally:
-                put(_STOP)
-
-        self.submit(job)
-        finished = False
-        try:
-            while True:
-                item = await pieces.get()
-                if item is _STOP:
-                    finished = True
-                    break
-                if isinstance(item, BaseException):
-                    finished = True
-                    raise item
-                yield item
-        finally:
-            # Leaving early (consumer stopped, task cancelled): stop the decoder.
-            if not finished:
-                cancel.cancel(cancel.reason or "abandoned")
-
-    async def chat(
-        self, messages: Sequence[dict[str, Any]], cancel: CancelToken, *,
-        tools: Sequence[dict[str, Any]] | None = None, max_tokens: int = 1024,
-        temperature: float = 0.0, stop: tuple[str, ...] = (),
-    ) -> AsyncGenerator[str | ChatResult, None]:
-        """One chat turn on an engine that parses tool calls itself (ToolCallingEngine):
-        its prose as it streams, then the whole ChatResult last."""
+    async def _stream(
+        self, produce: Callable[[Callable[[Any], None]], None], cancel: CancelToken
+    ) -> AsyncGenerator[Any, None]:
+        """Run `produce(put)` on the owner thread and yield what it puts, in order; an
+        exception it raises is raised here; leaving early (consumer stopped, task
+        cancelled) cancels it, so the decoder stops."""
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -178,13 +139,7 @@ class EngineWorker:
 
         def job() -> None:
             try:
-                engine = self._require()
-                if not isinstance(engine, ToolCallingEngine):
-                    raise EngineError("this engine has no chat endpoint")
-                if cancel.cancelled:
-                    return
-                put(engine.chat(messages, tools=tools, max_tokens=max_tokens, temperature=temperature,
-                                stop=stop, cancel=cancel, on_text=put))
+                produce(put)
             except BaseException as exc:
                 put(exc)
             finally:
@@ -205,6 +160,43 @@ class EngineWorker:
         finally:
             if not finished:
                 cancel.cancel(cancel.reason or "abandoned")
+
+    async def generate(
+        self, request: GenerationRequest, cancel: CancelToken, stats: GenerationStats
+    ) -> AsyncGenerator[str, None]:
+        """Async iterator of pieces; cancelling the awaiting task cancels decoding."""
+
+        def produce(put: Callable[[Any], None]) -> None:
+            if cancel.cancelled:
+                stats.stop_reason = "cancelled"
+                return
+            for piece in self._require().generate(request, cancel, stats):
+                put(piece)
+
+        async with contextlib.aclosing(self._stream(produce, cancel)) as pieces:
+            async for piece in pieces:
+                yield piece
+
+    async def chat(
+        self, messages: Sequence[dict[str, Any]], cancel: CancelToken, *,
+        tools: Sequence[dict[str, Any]] | None = None, max_tokens: int = 1024,
+        temperature: float = 0.0, stop: tuple[str, ...] = (),
+    ) -> AsyncGenerator[str | ChatResult, None]:
+        """One chat turn on an engine that parses tool calls itself (ToolCallingEngine):
+        its prose as it streams, then the whole ChatResult last."""
+
+        def produce(put: Callable[[Any], None]) -> None:
+            engine = self._require()
+            if not isinstance(engine, ToolCallingEngine):
+                raise EngineError("this engine has no chat endpoint")
+            if cancel.cancelled:
+                return
+            put(engine.chat(messages, tools=tools, max_tokens=max_tokens, temperature=temperature,
+                            stop=stop, cancel=cancel, on_text=put))
+
+        async with contextlib.aclosing(self._stream(produce, cancel)) as items:
+            async for item in items:
+                yield item
 
     async def call(self, fn: Callable[[Engine], T]) -> T:
         """Run `fn(engine)` on the owner thread and await its result."""
