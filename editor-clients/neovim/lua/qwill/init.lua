@@ -3,12 +3,15 @@
 --   require('qwill').setup({
 --     cmd = { 'qwill', 'serve' },            -- or { '/path/to/.venv/bin/qwill', 'serve' }
 --     settings = { engine = { model = 'default' } },   -- sent as initializationOptions
---     keymaps = { accept = '<Tab>', next = '<M-]>', prev = '<M-[>', dismiss = '<C-]>' },
+--     keymaps = { accept = '<Tab>', next = '<M-]>', prev = '<M-[>', dismiss = '<C-]>',
+--                 dismiss_edit = '<Esc>' },
 --   })
 --
 -- Neovim 0.12+: inline completion (`vim.lsp.inline_completion`, ghost text).
 -- Neovim 0.11: the same suggestion as the first item of `vim.lsp.completion`'s menu.
+-- Both: next-edit suggestions (qwill.nextedit): <Tab> jumps to the predicted edit and applies it.
 
+local nextedit = require('qwill.nextedit')
 local status = require('qwill.status')
 
 local M = {}
@@ -27,12 +30,15 @@ M.defaults = {
   inline = true,
   --- Ask Apply/Reject before an agent step's edit lands (false: apply without asking).
   review = true,
-  --- Insert-mode keymaps; false disables all, a key set to false disables that one.
+  --- Insert-mode keymaps; false disables all, a key set to false disables that one. `accept`
+  --- also jumps to and applies a next-edit suggestion (and does so in Normal mode while one is
+  --- shown); `dismiss_edit` hides one (mapped only while one is shown, keeping its usual meaning).
   keymaps = {
     accept = '<Tab>',
     next = '<M-]>',
     prev = '<M-[>',
     dismiss = '<C-]>',
+    dismiss_edit = '<Esc>',
   },
 }
 
@@ -73,7 +79,19 @@ end
 
 local function map_keys(bufnr)
   local keys = M.options.keymaps
-  if not keys or not M.has_inline() then
+  if not keys then
+    return
+  end
+  if keys.accept then
+    -- ghost text first; else the next-edit suggestion (jump, then apply); else the key itself
+    vim.keymap.set('i', keys.accept, function()
+      if M.accept() then
+        return ''
+      end
+      return nextedit.insert_keys(bufnr) or vim.keycode(keys.accept)
+    end, { buffer = bufnr, expr = true, replace_keycodes = false, desc = 'Qwill: accept the suggestion' })
+  end
+  if not M.has_inline() then
     return
   end
   local function expr_map(lhs, fn, desc)
@@ -87,7 +105,6 @@ local function map_keys(bufnr)
       return ''
     end, { buffer = bufnr, expr = true, replace_keycodes = false, desc = desc })
   end
-  expr_map(keys.accept, M.accept, 'Qwill: accept the suggestion')
   expr_map(keys.dismiss, M.dismiss, 'Qwill: dismiss the suggestion')
   if keys.next then
     vim.keymap.set('i', keys.next, function() M.select(1) end, { buffer = bufnr, desc = 'Qwill: next suggestion' })
@@ -141,6 +158,7 @@ local function on_attach(args)
     })
   end
   map_keys(bufnr)
+  nextedit.attach(bufnr)
 end
 
 --- Show `lines` in a centered floating window (q or <Esc> closes it).
@@ -268,6 +286,14 @@ M.commands = {
   log = function()
     vim.cmd.edit(vim.lsp.log.get_filename())
   end,
+  nextedit = function(opts)
+    local arg = opts.fargs[2]
+    if arg ~= nil and arg ~= 'on' and arg ~= 'off' then
+      vim.notify(('Qwill: nextedit takes on or off, not "%s"'):format(arg), vim.log.levels.ERROR)
+      return
+    end
+    nextedit.set_enabled(arg == nil and nil or arg == 'on')
+  end,
   explain = function(opts)
     require('qwill.actions').explain_command(opts)
   end,
@@ -304,9 +330,15 @@ function M.create_command()
     nargs = '*',
     range = true,
     bang = true,
-    desc = 'Qwill: status, doctor, restart, toggle, log, explain, rewrite, agent, undo, rewind, cancel',
+    desc = 'Qwill: status, doctor, restart, toggle, nextedit, log, explain, rewrite, agent, undo, rewind, cancel',
     complete = function(arg_lead, line)
-      if #vim.split(line, '%s+') > 2 then
+      local words = vim.split(line, '%s+')
+      if #words == 3 and words[2] == 'nextedit' then
+        return vim.tbl_filter(function(n)
+          return vim.startswith(n, arg_lead)
+        end, { 'off', 'on' })
+      end
+      if #words > 2 then
         return {}
       end
       local names = vim.tbl_keys(M.commands)
@@ -325,6 +357,7 @@ function M.setup(opts)
     M.options.keymaps = false
   end
   require('qwill.review').enabled = M.options.review ~= false
+  nextedit.setup(M.options.settings, M.options.keymaps)
   local config = { init_options = M.options.settings }
   if M.options.cmd then
     config.cmd = M.options.cmd
