@@ -212,7 +212,8 @@ class CodeServer:
 
     def logs(self, name: str) -> str:
         """The newest log files of the workbench whose name contains `name` (e.g. `Qwill`)."""
-        files = sorted((self.user_data / "logs").rglob(f"*{name}*.log"), key=lambda p: p.stat().st_mtime)
+        pattern = f"*{name}*.log" if name else "*.log"  # "**.log" is not a valid pattern
+        files = sorted((self.user_data / "logs").rglob(pattern), key=lambda p: p.stat().st_mtime)
         return "\n".join(f"== {p.relative_to(self.user_data)}\n{p.read_text(errors='replace')[-6000:]}"
                          for p in files[-3:])
 

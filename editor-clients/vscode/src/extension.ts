@@ -1,7 +1,8 @@
 /**
  * The Qwill extension: starts `qwill serve` over stdio, forwards the settings, shows the
  * model's state in the status bar. Inline completion itself is vscode-languageclient's
- * LSP 3.18 `textDocument/inlineCompletion` feature (a standard feature since version 10).
+ * LSP 3.18 `textDocument/inlineCompletion` feature (a standard feature since version 10);
+ * next-edit suggestions (`qwill/nextEdit`) are nextEditController.ts.
  */
 
 import * as vscode from 'vscode';
@@ -20,6 +21,7 @@ import {
 import * as actions from './actions';
 import { runDoctor } from './doctor';
 import { AgentEvent, EventLog, runArgument, summarizeResult } from './events';
+import { NextEditController } from './nextEditController';
 import { resolveServerCommand } from './serverCommand';
 import { Manifest, needsRestart, serverKeys, serverSettings } from './settings';
 import * as status from './status';
@@ -68,7 +70,8 @@ class QwillExtension implements vscode.Disposable {
     this.item = vscode.window.createStatusBarItem('qwill.status', vscode.StatusBarAlignment.Right, 100);
     this.item.name = 'Qwill';
     this.item.command = 'qwill.doctor';
-    this.disposables.push(this.output, this.doctorOutput, this.agentOutput, this.item);
+    this.disposables.push(this.output, this.doctorOutput, this.agentOutput, this.item,
+      new NextEditController(() => this.client, this.output));
     this.update((s) => status.onCompletionEnabled(s, this.config().get<boolean>('completion.enabled', true)));
     this.item.show();
   }
