@@ -13,25 +13,12 @@ from typing import Any
 
 import pytest
 
+from ..lsp.test_next_edit import ANSWER, RENAMED, SOURCE
 from .conftest import Editor
 
 pytestmark = pytest.mark.clients
 
-SOURCE = """import math
-
-
-def area(radius):
-    '''The area of a circle.'''
-    return math.pi * radius * radius
-
-
-def main():
-    print(area(2))
-"""
-RENAMED = SOURCE.replace("def area(radius)", "def area(r)")
-APPLIED = RENAMED.replace("math.pi * radius * radius", "math.pi * r * r")
-# what the model writes for the instruct format: the region (the whole short file), rewritten
-ANSWER = APPLIED + "```"
+APPLIED = ANSWER.removesuffix("```")  # the rename's other uses done too
 
 
 def start(nvim_editor, fake_script, tmp_path: Path, *, completion: str = "", answer: str = ANSWER,

@@ -38,6 +38,11 @@ local function version(bufnr)
   return (versions and versions[bufnr]) or vim.b[bufnr].changedtick
 end
 
+--- `bufnr`, or the current buffer for nil or 0.
+local function buffer(bufnr)
+  return (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+end
+
 local function client_for(bufnr)
   return vim.lsp.get_clients({ bufnr = bufnr, name = 'qwill' })[1]
 end
@@ -219,7 +224,7 @@ end
 
 --- Ask for a prediction at the cursor of the current window, if it shows `bufnr`.
 function M.request(bufnr)
-  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  bufnr = buffer(bufnr)
   local s = state(bufnr)
   local client = client_for(bufnr)
   if not client or not M.enabled or vim.api.nvim_get_current_buf() ~= bufnr then
@@ -258,7 +263,7 @@ end
 
 --- The prediction shown in `bufnr`, if it is still for the buffer's text.
 function M.current(bufnr)
-  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  bufnr = buffer(bufnr)
   local s = buffers[bufnr]
   local pred = s and s.prediction
   if pred and pred.version ~= version(bufnr) then
@@ -270,7 +275,7 @@ end
 
 --- Move the cursor to where the prediction starts.
 function M.jump(bufnr)
-  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  bufnr = buffer(bufnr)
   local pred = M.current(bufnr)
   if not pred then
     return false
@@ -286,7 +291,7 @@ end
 
 --- Apply the prediction as one change (one undo step) and put the cursor after it.
 function M.apply(bufnr)
-  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  bufnr = buffer(bufnr)
   local pred = M.current(bufnr)
   if not pred then
     return false
@@ -315,7 +320,7 @@ end
 
 --- Hide the prediction without applying it (told to the server as rejected).
 function M.dismiss(bufnr)
-  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  bufnr = buffer(bufnr)
   if not M.current(bufnr) then
     return false
   end
