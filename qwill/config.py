@@ -302,7 +302,8 @@ class AgentSettings(_Section):
         True,
         description=(
             "Local models: decode tool calls under a grammar built from the tools' schemas, so every "
-            "call parses and validates (prose stays free)."
+            "call parses and validates (prose stays free). Remote engines: send the tools as the server's "
+            "own (`tools`), falling back to the text formats when it does not take them."
         ),
     )
     mcp_servers: dict[str, McpServerSettings] = Field(

@@ -40,6 +40,7 @@ from ..engine.grammar import GrammarError
 from ..engine.worker import EngineWorker
 from .changes import ChangeSet
 from .checkpoints import Checkpoint, CheckpointError, CheckpointStore
+from .finish_review import finish_review
 from .modes import ApprovalMode
 from .server_tool_calls import ServerTurn, read_server_calls, result_messages, text_history
 from .shell import ShellPolicy, Verdict
@@ -123,6 +124,7 @@ class AgentResult:
     checks_passed: bool | None = None  # None: no checks ran
     grammar: bool = False  # tool calls were constrained by a grammar
     server_tools: bool = False  # tool calls went as the server's own (OpenAI `tools`)
+    reviews: int = 0  # finishes sent back for a review of the changes against the task
     mode: str = "ask"
 
     def as_dict(self) -> dict[str, Any]:
@@ -452,6 +454,8 @@ class Agent:
             text += PLAN_NOTE
         session.messages.append(ChatMessage("user", text))
         result = AgentResult("done", "", 0, mode=session.mode.value)
+        # what a finish is checked against (finish_review), at most once a run
+        self._task, self._run_from, self._reviewed = task, session.step + 1, False
         self._emit(session, "start", session.step, task=task, mode=session.mode.value)
         history: list[list[str]] = []  # call keys per step, for loop detection
         errors: list[str] = []
@@ -610,7 +614,31 @@ class Agent:
             self._finish_output(session, step, outputs, f"error: not finished: {checks.summary()}\n"
                                                         f"{checks.output}\nFix the failures, then call finish again.")
             return None
+        if not self._reviewed:
+            self._reviewed = True
+            review = await asyncio.to_thread(self._finish_review, session, checks)
+            if review is not None:
+                result.reviews += 1
+                self._finish_output(session, step, outputs, review)
+                return None
         return self._finish(session, result, "done", summary or "done")
+
+    def _finish_review(self, session: AgentSession, checks: CheckResult | None) -> str | None:
+        """The review turn a first finish gets when the run's changes do not fit its task."""
+        changes = [cs for r in session.records if r.step >= self._run_from for cs in r.changes]
+        files = []
+        for rel in session.workspace.walk():
+            files.append(rel)
+            if len(files) >= 2000:
+                break
+
+        def read(rel: str) -> str | None:
+            try:
+                return session.workspace.read_live(rel)[0]
+            except (PathError, OSError, UnicodeDecodeError):
+                return None
+
+        return finish_review(self._task, changes, files, checks, read)
 
     def _finish_output(self, session: AgentSession, step: int, outputs: list[tuple[str, str]], text: str) -> None:
         outputs.append(("finish", text))

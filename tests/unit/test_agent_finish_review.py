@@ -1,0 +1,114 @@
+"""A finish checked against the task: when the run's changes do not fit it (nothing changed,
+only documentation, files the task names left alone, tests that passed without touching the
+changed code), the model gets one review turn and the next finish is accepted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qwill.agent.changes import ChangeKind, ChangeSet, FileChange
+from qwill.agent.finish_review import finish_review, is_doc, is_test, named_files
+from qwill.agent.verify import CheckResult
+
+from .test_agent_loop import Harness, hermes
+
+TASK = ("Change the default port of the service from 8000 to 8080 (in service/defaults.ini and in "
+        "README.md), and make load_config() in service/config.py use the APP_PORT environment variable.")
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Path:
+    root = tmp_path / "service-repo"
+    (root / "service").mkdir(parents=True)
+    (root / "service" / "defaults.ini").write_text("[server]\nport = 8000\n")
+    (root / "service" / "config.py").write_text("def load_config():\n    return {'port': 8000}\n")
+    (root / "README.md").write_text("The service listens on port 8000.\n")
+    return root
+
+
+def modified(*paths: str) -> ChangeSet:
+    return ChangeSet(1, [FileChange(ChangeKind.MODIFY, p, "a\n", "b\n") for p in paths])
+
+
+FILES = ["README.md", "service/config.py", "service/defaults.ini", "tests/test_misc.py"]
+
+
+async def test_a_readme_only_change_for_a_config_task_is_sent_back_once(service: Path, tmp_path: Path) -> None:
+    h = Harness(service, tmp_path)
+    result = await h.run(
+        TASK,
+        hermes("edit_file", path="README.md", old_text="port 8000", new_text="port 8080"),
+        hermes("finish", summary="Port changed."),  # reviewed: not accepted yet
+        hermes("edit_file", path="service/defaults.ini", old_text="port = 8000", new_text="port = 8080"),
+        hermes("finish", summary="Port changed everywhere."))
+    assert result.reason == "done" and result.message == "Port changed everywhere."
+    assert result.reviews == 1 and result.steps == 4
+    review = h.engine.history[2].prompt.rsplit("<tool_response>", 1)[1]
+    assert review.startswith("\nNot finished yet: check your work against the task first.")
+    assert "The task: Change the default port" in review and "Changed in this run: modified README.md." in review
+    assert "Only documentation changed (README.md)." in review
+    assert "did not change: service/config.py, service/defaults.ini." in review
+    (shown,) = [e for e in h.events if e.kind == "tool_result" and e.data["name"] == "finish"]
+    assert shown.data["ok"] and "Only documentation changed" in shown.data["output"]
+
+
+async def test_the_review_is_bounded_a_second_finish_ends_the_run(service: Path, tmp_path: Path) -> None:
+    h = Harness(service, tmp_path)
+    result = await h.run(TASK, "I changed the port.", "I changed the port.")
+    assert result.reason == "done" and result.reviews == 1 and result.steps == 2
+    assert "No file was changed in this run." in h.engine.history[1].prompt
+    assert (service / "service" / "defaults.ini").read_text() == "[server]\nport = 8000\n"
+
+
+async def test_a_run_whose_changes_fit_the_task_finishes_at_once(service: Path, tmp_path: Path) -> None:
+    h = Harness(service, tmp_path)
+    step = "\n".join([
+        hermes("edit_file", path="README.md", old_text="port 8000", new_text="port 8080"),
+        hermes("edit_file", path="service/defaults.ini", old_text="port = 8000", new_text="port = 8080"),
+        hermes("write_file", path="service/config.py",
+               content="import os\n\n\ndef load_config():\n    return {'port': int(os.environ.get('APP_PORT', 8080))}\n")])
+    result = await h.run(TASK, step, hermes("finish", summary="done"))
+    assert result.reason == "done" and result.reviews == 0 and result.steps == 2
+
+
+async def test_tests_that_pass_without_touching_the_changed_code_are_named(tmp_path: Path) -> None:
+    root = tmp_path / "calc"
+    (root / "tests").mkdir(parents=True)
+    (root / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    (root / "other.py").write_text("def one():\n    return 1\n")
+    (root / "tests" / "test_other.py").write_text("from other import one\n\n\ndef test_one():\n    assert one() == 1\n")
+    h = Harness(root, tmp_path)  # the test command is found (pytest)
+    result = await h.run("fix add in calc.py",
+                         hermes("edit_file", path="calc.py", old_text="a - b", new_text="a + b"),
+                         hermes("finish", summary="fixed"), hermes("finish", summary="fixed, checked"))
+    assert result.checks_passed is True and result.reviews == 1 and result.message == "fixed, checked"
+    review = h.engine.history[2].prompt
+    assert "do not mention the changed code (calc.py)" in review
+
+
+def test_review_rules_on_plain_data() -> None:
+    passed = CheckResult("pytest -q", True, "3 passed")
+    tests = {"tests/test_misc.py": "from service import config\n"}
+    # every named file changed, tests mention the code: nothing to say
+    assert finish_review(TASK, [modified("README.md", "service/config.py", "service/defaults.ini")], FILES,
+                         passed, tests.get) is None
+    # tests that passed but mention none of the changed code
+    text = finish_review("fix util.py", [modified("util.py")], [*FILES, "util.py"], passed,
+                         {"tests/test_misc.py": "import service\n"}.get)
+    assert text is not None and "do not mention the changed code (util.py)" in text
+    # no tests ran: no claim about them
+    assert finish_review("fix util.py", [modified("util.py")], [*FILES, "util.py"], None, tests.get) is None
+    # a docs task changing only docs is fine
+    assert finish_review("Fix the typo in README.md", [modified("README.md")], FILES, None, tests.get) is None
+
+
+def test_which_files_a_task_names() -> None:
+    files = ["pkg/__init__.py", "lib/__init__.py", "conf/settings.ini", "README.md", "app.py", "app.pyc"]
+    task = "Set level in settings.ini, export it from pkg/__init__.py, mention it in README.md; app stays"
+    assert named_files(task, files) == ["pkg/__init__.py", "conf/settings.ini", "README.md"]
+    assert named_files("edit __init__.py", files) == []  # two files have that name
+    assert is_doc("README.md") and is_doc("docs/guide.rst") and is_doc("CHANGELOG") and not is_doc("setup.cfg")
+    assert is_test("tests/test_x.py") and is_test("pkg/x_test.go") and is_test("src/a.spec.ts")
+    assert not is_test("pkg/testing_tools.py")
