@@ -399,6 +399,7 @@ def main() -> int:
                           f"unreadable={r.malformed_turns} {r.seconds:.0f}s", file=sys.stderr)
                     if args.verbose and not r.success:
                         print(r.check_output, file=sys.stderr)
+                    report(results, args, start_machine)
         if args.lsp:
             (task,) = load_tasks([args.lsp])
             work = Path(tmp) / "lsp"
@@ -408,18 +409,26 @@ def main() -> int:
             results.append(r)
             print(f"{task['name']:18} {'qwill-lsp':16} {'PASS' if r.success else 'fail'}  {r.reason:12} "
                   f"steps={r.steps} {r.seconds:.0f}s", file=sys.stderr)
+    summaries = report(results, args, start_machine)
+    print(table(summaries))
+    print(json.dumps(summaries, indent=2))
+    return 0
+
+
+def report(results: list[TaskResult], args: argparse.Namespace, start_machine: str) -> dict[str, dict[str, Any]]:
+    """The summaries by system; written to --json after every run, so a long run cut short
+    keeps what it measured (`complete` says whether every planned run is in)."""
     by_system: dict[str, list[TaskResult]] = {}
     for r in results:
         by_system.setdefault(r.system, []).append(r)
     summaries = {system: summarize(rs) for system, rs in by_system.items()}
-    print(table(summaries))
-    print(json.dumps(summaries, indent=2))
     if args.json:
+        planned = len(load_tasks(args.tasks)) * len(args.systems) + (1 if args.lsp else 0)
         Path(args.json).write_text(json.dumps({"model": args.model, "machine": start_machine,
                                                "machine_at_end": machine(), "args": vars(args),
-                                               "summary": summaries,
+                                               "complete": len(results) >= planned, "summary": summaries,
                                                "tasks": [asdict(r) for r in results]}, indent=2))
-    return 0
+    return summaries
 
 
 if __name__ == "__main__":

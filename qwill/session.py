@@ -70,6 +70,8 @@ class Session:
         self._agent_engine_factory = agent_engine_factory or _default_agent_factory
         self._next_edit_engine_factory = next_edit_engine_factory or _default_next_edit_factory
         self._load_task: asyncio.Future[None] | None = None
+        # the settings each engine slot was last loaded with (load_model's changed_only)
+        self._loaded: dict[str, object] = {}
 
     # -- views of the slots ---------------------------------------------------------
     @property
@@ -115,20 +117,30 @@ class Session:
         return result
 
     # -- model ------------------------------------------------------------------
-    async def load_model(self, progress: ProgressFn | None = None) -> ModelStatus:
+    async def load_model(self, progress: ProgressFn | None = None, *, changed_only: bool = False) -> ModelStatus:
         """Load (or reload) the configured model on the engine thread.
 
         The completion engine first (its status is final before the agent's engine,
-        if it is a separate one, starts loading on its own worker).
+        if it is a separate one, starts loading on its own worker). With `changed_only`
+        (a settings change), an engine that is ready and whose settings are the ones it
+        was loaded with stays as it is: a new agent engine does not reload the
+        completion model, unless they are one engine.
         """
         settings = self.settings
-        await self.engine.load(lambda: self._engine_factory(settings, progress), _engine_label(settings.engine),
-                               caveat=_completion_caveat)
-        await self._load_agent_engine(settings, progress)
-        await self._load_next_edit_engine(settings, progress)
+        key = (settings.engine, settings.completion.fim_template)
+        if not (changed_only and self._unchanged(self.engine, "completion", key)):
+            self._loaded["completion"] = key
+            await self.engine.load(lambda: self._engine_factory(settings, progress), _engine_label(settings.engine),
+                                   caveat=_completion_caveat)
+        await self._load_agent_engine(settings, progress, changed_only)
+        await self._load_next_edit_engine(settings, progress, changed_only)
         return self.status
 
-    async def _load_next_edit_engine(self, settings: Settings, progress: ProgressFn | None) -> None:
+    def _unchanged(self, slot: EngineSlot, name: str, key: object) -> bool:
+        return self._loaded.get(name) == key and slot.status.state is ModelState.READY
+
+    async def _load_next_edit_engine(self, settings: Settings, progress: ProgressFn | None,
+                                     changed_only: bool = False) -> None:
         model = settings.next_edit.model.strip()
         if not model or (model == settings.engine.model and settings.engine.backend == "local"):
             if self.next_edit_engine is not self.engine:
@@ -138,9 +150,13 @@ class Session:
         if self.next_edit_engine is self.engine:
             self.next_edit_engine = EngineSlot("qwill-next-edit-engine", self.next_edit_status_listeners,
                                                title="next-edit engine")
+        elif changed_only and self._unchanged(self.next_edit_engine, "next_edit", (model, settings.engine)):
+            return
+        self._loaded["next_edit"] = (model, settings.engine)
         await self.next_edit_engine.load(lambda: self._next_edit_engine_factory(settings, progress), model)
 
-    async def _load_agent_engine(self, settings: Settings, progress: ProgressFn | None) -> None:
+    async def _load_agent_engine(self, settings: Settings, progress: ProgressFn | None,
+                                 changed_only: bool = False) -> None:
         agent = settings.agent_engine
         if agent.backend == "same":
             if self.agent_engine is not self.engine:
@@ -150,6 +166,9 @@ class Session:
         if self.agent_engine is self.engine:
             self._use_agent_engine(EngineSlot("qwill-agent-engine", self.agent_status_listeners,
                                               title="agent engine"))
+        elif changed_only and self._unchanged(self.agent_engine, "agent", agent):
+            return
+        self._loaded["agent"] = agent
         await self.agent_engine.load(lambda: self._agent_engine_factory(settings, progress), _engine_label(agent))
 
     def _use_agent_engine(self, slot: EngineSlot) -> None:

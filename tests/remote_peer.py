@@ -200,6 +200,24 @@ def completion_events(pieces: Iterable[str], *, finish: str = "length",
     return events
 
 
+def chat_answer(*calls: tuple[str, Any], text: str = "", ids: list[Any] | None = None) -> Route:
+    """An SSE answer of /v1/chat/completions: prose, then each call streamed in two
+    fragments (as llama.cpp's server and vLLM send them)."""
+    events: list[dict[str, Any]] = []
+    if text:
+        events.append({"choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]})
+    for i, (name, args) in enumerate(calls):
+        arguments = args if isinstance(args, str) else json.dumps(args)
+        call_id = ids[i] if ids is not None else f"call_{i}_{name}"
+        events.append({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": i, "id": call_id, "type": "function", "function": {"name": name, "arguments": arguments[:7]}}]}}]})
+        events.append({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": i, "function": {"arguments": arguments[7:]}}]}}]})
+    events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}]})
+    events.append({"choices": [], "usage": {"prompt_tokens": 120, "completion_tokens": 30}})
+    return sse(events)
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

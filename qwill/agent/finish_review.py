@@ -21,6 +21,18 @@ _DOC_SUFFIXES = {".md", ".rst", ".txt", ".adoc"}
 _DOC_NAMES = ("readme", "changelog", "changes", "license", "authors", "contributing", "history")
 _TEST_FILE = re.compile(r"(^|/)(tests?|__tests__)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[jt]sx?$")
 _TASK_CHARS = 1200
+# words of a task that asks for a change to the files; a task without one (a question, "look
+# at geo.py", "say done") may rightly end with nothing changed
+_CHANGE_WORDS = re.compile(
+    r"\b(add|adds|adding|change|changes|fix|fixes|rename|renames|implement|make|update|updates|remove|"
+    r"delete|create|write|rewrite|refactor|move|extract|replace|deprecate|validate|release|bump|"
+    r"edit|modify|convert|introduce|insert|append|export|configure|upgrade|migrate|correct|split)\b",
+    re.I)
+
+
+def asks_for_change(task: str) -> bool:
+    """Whether the task asks for files to change (by its verbs), as opposed to a question."""
+    return _CHANGE_WORDS.search(task) is not None
 
 
 def is_doc(path: str) -> bool:
@@ -53,13 +65,15 @@ def _mentioned(text: str, task: str) -> bool:
 def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
                   checks: CheckResult | None, read: Callable[[str], str | None]) -> str | None:
     """The review turn to show the model before its `finish` is accepted, or None when the
-    run's changes fit the task as far as can be seen: it changed something, every file the
+    run's changes fit the task as far as can be seen: it changed something (when the task
+    asks for a change), every file the
     task names, not only documentation, and tests that passed touch the changed code."""
     changed = list(dict.fromkeys(p for cs in changes for p in cs.paths))
     named = named_files(task, files)
     concerns: list[str] = []
     if not changed:
-        concerns.append("No file was changed in this run.")
+        if asks_for_change(task):
+            concerns.append("No file was changed in this run.")
     else:
         untouched = [p for p in named if p not in changed]
         if all(is_doc(p) for p in changed) and any(not is_doc(p) for p in named):

@@ -456,6 +456,7 @@ class Agent:
         result = AgentResult("done", "", 0, mode=session.mode.value)
         # what a finish is checked against (finish_review), at most once a run
         self._task, self._run_from, self._reviewed = task, session.step + 1, False
+        self._reviewed_summary = ""  # what the reviewed finish said, kept if the next one says nothing
         self._emit(session, "start", session.step, task=task, mode=session.mode.value)
         history: list[list[str]] = []  # call keys per step, for loop detection
         errors: list[str] = []
@@ -619,9 +620,10 @@ class Agent:
             review = await asyncio.to_thread(self._finish_review, session, checks)
             if review is not None:
                 result.reviews += 1
+                self._reviewed_summary = summary
                 self._finish_output(session, step, outputs, review)
                 return None
-        return self._finish(session, result, "done", summary or "done")
+        return self._finish(session, result, "done", summary or self._reviewed_summary or "done")
 
     def _finish_review(self, session: AgentSession, checks: CheckResult | None) -> str | None:
         """The review turn a first finish gets when the run's changes do not fit its task."""

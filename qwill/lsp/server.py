@@ -90,13 +90,14 @@ class QwillServer(LanguageServer):
         if status.state in (ModelState.ERROR, ModelState.DEGRADED):
             self.show(status.message, types.MessageType.Warning)
 
-    async def load_model_with_progress(self) -> None:
-        """Load the model in the background, reporting `$/progress` to the client."""
+    async def load_model_with_progress(self, *, changed_only: bool = False) -> None:
+        """Load the model in the background, reporting `$/progress` to the client
+        (`changed_only`: only the engines whose settings changed, see Session.load_model)."""
         from .progress import WorkProgress
 
         progress = await WorkProgress.start(
             self, "model", "Qwill", f"loading model {self.session.settings.engine.model}")
-        status = await self.session.load_model(progress.report)
+        status = await self.session.load_model(progress.report, changed_only=changed_only)
         progress.end(status.message)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qwill.agent.changes import ChangeKind, ChangeSet, FileChange
-from qwill.agent.finish_review import finish_review, is_doc, is_test, named_files
+from qwill.agent.finish_review import asks_for_change, finish_review, is_doc, is_test, named_files
 from qwill.agent.verify import CheckResult
 
 from .test_agent_loop import Harness, hermes
@@ -62,6 +62,19 @@ async def test_the_review_is_bounded_a_second_finish_ends_the_run(service: Path,
     assert (service / "service" / "defaults.ini").read_text() == "[server]\nport = 8000\n"
 
 
+async def test_a_question_that_changes_nothing_is_answered_at_once(service: Path, tmp_path: Path) -> None:
+    h = Harness(service, tmp_path)
+    result = await h.run("Which port does the service listen on?", "It listens on port 8000.")
+    assert result.reason == "done" and result.reviews == 0 and result.steps == 1
+    assert result.message == "It listens on port 8000."
+
+
+async def test_a_second_finish_without_a_summary_keeps_what_the_first_said(service: Path, tmp_path: Path) -> None:
+    h = Harness(service, tmp_path)
+    result = await h.run(TASK, "I changed the port.", hermes("finish"))
+    assert result.reason == "done" and result.reviews == 1 and result.message == "I changed the port."
+
+
 async def test_a_run_whose_changes_fit_the_task_finishes_at_once(service: Path, tmp_path: Path) -> None:
     h = Harness(service, tmp_path)
     step = "\n".join([
@@ -100,6 +113,10 @@ def test_review_rules_on_plain_data() -> None:
     assert text is not None and "do not mention the changed code (util.py)" in text
     # no tests ran: no claim about them
     assert finish_review("fix util.py", [modified("util.py")], [*FILES, "util.py"], None, tests.get) is None
+    # nothing changed: a concern only when the task asks for a change
+    assert "No file was changed" in (finish_review(TASK, [], FILES, None, tests.get) or "")
+    assert finish_review("What does load_config return?", [], FILES, None, tests.get) is None
+    assert asks_for_change("Add a --json flag") and not asks_for_change("explain how the port is read")
     # a docs task changing only docs is fine
     assert finish_review("Fix the typo in README.md", [modified("README.md")], FILES, None, tests.get) is None
 

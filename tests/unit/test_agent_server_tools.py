@@ -19,7 +19,15 @@ from qwill.config import AgentSettings
 from qwill.engine.remote import HttpOptions, RemoteEngine, RemoteOptions
 from qwill.engine.worker import EngineWorker
 
-from ..remote_peer import Peer, Route, completion_events, json_reply, openai_models, sequence, sse
+from ..remote_peer import (
+    Peer,
+    chat_answer,
+    completion_events,
+    json_reply,
+    openai_models,
+    sequence,
+    sse,
+)
 
 APP = "def area(r):\n    return 3.14 * r * r\n"
 EDIT = {"path": "geo.py", "old_text": "3.14 * r * r", "new_text": "math.pi * r ** 2"}
@@ -40,24 +48,6 @@ def peer() -> Iterator[Peer]:
     p.route("GET", "/v1/models", openai_models("qwen2.5-coder-1.5b-instruct"))
     yield p
     p.close()
-
-
-def chat_answer(*calls: tuple[str, Any], text: str = "", ids: list[Any] | None = None) -> Route:
-    """An SSE answer of /v1/chat/completions: prose, then each call streamed in two
-    fragments (as llama.cpp's server and vLLM send them)."""
-    events: list[dict[str, Any]] = []
-    if text:
-        events.append({"choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]})
-    for i, (name, args) in enumerate(calls):
-        arguments = args if isinstance(args, str) else json.dumps(args)
-        call_id = ids[i] if ids is not None else f"call_{i}_{name}"
-        events.append({"choices": [{"index": 0, "delta": {"tool_calls": [
-            {"index": i, "id": call_id, "type": "function", "function": {"name": name, "arguments": arguments[:7]}}]}}]})
-        events.append({"choices": [{"index": 0, "delta": {"tool_calls": [
-            {"index": i, "function": {"arguments": arguments[7:]}}]}}]})
-    events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}]})
-    events.append({"choices": [], "usage": {"prompt_tokens": 120, "completion_tokens": 30}})
-    return sse(events)
 
 
 class Run:
@@ -190,5 +180,4 @@ async def test_setting_off_keeps_the_text_formats(peer: Peer, repo: Path, tmp_pa
     r = Run(peer, repo, tmp_path, AgentSettings(constrain_tool_calls=False))
     result = await r.run("look at geo.py")
     assert result.reason == "done" and not result.server_tools
-    # (two turns: the finish of a run that changed nothing is reviewed once)
-    assert r.chat_bodies() == [] and len(peer.requests_to("/v1/completions")) == 2
+    assert r.chat_bodies() == [] and len(peer.requests_to("/v1/completions")) == 1

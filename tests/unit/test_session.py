@@ -58,3 +58,40 @@ async def test_a_model_without_fim_loads_with_completion_off() -> None:
         assert not session.completion.ready
     finally:
         session.close()
+
+
+async def test_a_settings_change_reloads_only_the_engines_whose_settings_changed() -> None:
+    loads: list[str] = []
+
+    def factory(name: str):
+        def make(settings, progress):
+            loads.append(name)
+            return FakeEngine()
+        return make
+
+    session = Session(engine_factory=factory("completion"), agent_engine_factory=factory("agent"))
+    try:
+        await session.load_model()
+        assert loads == ["completion"] and session.agent_engine is session.engine
+        # a separate agent engine: loaded, the completion model stays as it is
+        session.update_settings({"agentEngine": {"backend": "local", "model": "other.gguf"}})
+        await session.load_model(changed_only=True)
+        assert loads == ["completion", "agent"] and session.agent_engine is not session.engine
+        session.update_settings({"agentEngine": {"contextSize": 2048}})
+        await session.load_model(changed_only=True)
+        assert loads == ["completion", "agent", "agent"]
+        assert session.agent_status.state is ModelState.READY
+        # back to one engine: the agent follows the completion engine, nothing to load
+        session.update_settings({"agentEngine": {"backend": "same"}})
+        await session.load_model(changed_only=True)
+        assert loads == ["completion", "agent", "agent"] and session.agent_engine is session.engine
+        # the shared engine's settings changed: reloaded once, for both
+        session.update_settings({"engine": {"contextSize": 1024}})
+        await session.load_model(changed_only=True)
+        assert loads == ["completion", "agent", "agent", "completion"]
+        assert session.agent_worker is session.worker
+        # a full load (a restart) loads again what is configured
+        await session.load_model()
+        assert loads[-1] == "completion"
+    finally:
+        session.close()

@@ -62,4 +62,4 @@ def register(server: QwillServer) -> None:
         if ls.session.settings.agent.approval_mode != mode:
             ls.resend_status()
         if result.engine_changed:
-            await ls.load_model_with_progress()
+            await ls.load_model_with_progress(changed_only=True)
