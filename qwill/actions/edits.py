@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..context.text_diff import common_ends
+
 
 class EditError(ValueError):
     """An edit that does not apply cleanly; the message is shown to the user."""
@@ -79,13 +81,7 @@ def minimal_edit(text: str, start: int, end: int, replacement: str) -> TextEdit 
         return None
     old_lines = old.splitlines(keepends=True)
     new_lines = replacement.splitlines(keepends=True)
-    head = 0
-    while head < min(len(old_lines), len(new_lines)) and old_lines[head] == new_lines[head]:
-        head += 1
-    tail = 0
-    while (tail < min(len(old_lines), len(new_lines)) - head
-           and old_lines[-1 - tail] == new_lines[-1 - tail]):
-        tail += 1
+    head, tail = common_ends(old_lines, new_lines)
     s = start + sum(len(x) for x in old_lines[:head])
     e = end - sum(len(x) for x in old_lines[len(old_lines) - tail:]) if tail else end
     new = "".join(new_lines[head:len(new_lines) - tail])

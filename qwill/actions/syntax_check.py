@@ -7,18 +7,14 @@ does not parse are not checked (there is nothing to compare with).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tree_sitter import Node
 
 from ..context.languages import LanguageSpec, language_for
+
+# the error count lives with the trees (next-edit predictions are checked by it too)
 from ..context.syntax import Scope, SyntaxTree
-
-
-@dataclass(frozen=True)
-class SyntaxErrors:
-    count: int
-    first_line: int | None  # zero-based line of the first error, for the message
+from ..context.syntax import SyntaxErrors as SyntaxErrors
+from ..context.syntax import syntax_errors as syntax_errors
 
 
 def parse(text: str, spec: LanguageSpec | None) -> SyntaxTree | None:
@@ -27,25 +23,6 @@ def parse(text: str, spec: LanguageSpec | None) -> SyntaxTree | None:
 
 def spec_for(language_id: str, path: str | None) -> LanguageSpec | None:
     return language_for(language_id, path)
-
-
-def syntax_errors(tree: SyntaxTree) -> SyntaxErrors:
-    """ERROR and MISSING nodes in `tree` (subtrees without errors are skipped)."""
-    count = 0
-    first: int | None = None
-    stack = [tree.root]
-    while stack:
-        node = stack.pop()
-        if not node.has_error and not node.is_missing:
-            continue
-        if node.is_error or node.is_missing:
-            count += 1
-            if first is None or node.start_point.row < first:
-                first = node.start_point.row
-            if node.is_missing:
-                continue
-        stack.extend(node.children)
-    return SyntaxErrors(count, first)
 
 
 def scope_node(tree: SyntaxTree, scope: Scope) -> Node | None:

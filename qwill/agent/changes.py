@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from ..context.text_diff import line_changes
 from .protected import is_protected
 
 
@@ -128,20 +129,7 @@ def _udiff(old: str, new: str, a: str, b: str) -> list[str]:
 
 def minimal_edits(old: str, new: str) -> list[Edit]:
     """Line-level replacements that turn `old` into `new` (offsets into `old`)."""
-    if old == new:
-        return []
-    a = old.splitlines(keepends=True)
-    b = new.splitlines(keepends=True)
-    starts = [0]
-    for line in a:
-        starts.append(starts[-1] + len(line))
-    edits: list[Edit] = []
-    sm = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-    for tag, i1, i2, j1, j2 in sm.get_opcodes():
-        if tag == "equal":
-            continue
-        edits.append(Edit(starts[i1], starts[i2], "".join(b[j1:j2])))
-    return edits
+    return [Edit(c.start, c.end, "".join(c.new_lines)) for c in line_changes(old, new)]
 
 
 def apply_edits(text: str, edits: list[Edit]) -> str:

@@ -114,7 +114,7 @@ class TextDocument:
         self._reindex()
 
     def _reindex(self) -> None:
-        self._line_starts = _line_starts(self.text)
+        self._line_starts = line_starts(self.text)
 
     @property
     def line_count(self) -> int:
@@ -153,7 +153,7 @@ class TextDocument:
         for ch in changes:
             if ch.range is None:
                 applied.append(AppliedEdit(0, len(text), len(ch.text), text, ch.text))
-                text, starts = ch.text, _line_starts(ch.text)
+                text, starts = ch.text, line_starts(ch.text)
                 continue
             start = _offset_in(text, starts, ch.range.start, False, self.encoding)
             end = _offset_in(text, starts, ch.range.end, False, self.encoding)
@@ -168,7 +168,8 @@ class TextDocument:
         return applied
 
 
-def _line_starts(text: str) -> list[int]:
+def line_starts(text: str) -> list[int]:
+    """The offset of every line of `text` (the first is 0)."""
     starts = [0]
     i = text.find("\n")
     while i >= 0:

@@ -208,6 +208,31 @@ class SyntaxTree:
         self.version += 1
 
 
+@dataclass(frozen=True)
+class SyntaxErrors:
+    count: int
+    first_line: int | None  # zero-based line of the first error, for the message
+
+
+def syntax_errors(tree: SyntaxTree) -> SyntaxErrors:
+    """ERROR and MISSING nodes in `tree` (subtrees without errors are skipped)."""
+    count = 0
+    first: int | None = None
+    stack = [tree.root]
+    while stack:
+        node = stack.pop()
+        if not node.has_error and not node.is_missing:
+            continue
+        if node.is_error or node.is_missing:
+            count += 1
+            if first is None or node.start_point.row < first:
+                first = node.start_point.row
+            if node.is_missing:
+                continue
+        stack.extend(node.children)
+    return SyntaxErrors(count, first)
+
+
 def _byte_and_point(text: str, offset: int) -> tuple[int, Point]:
     """Byte offset and (row, byte column) of a character offset in `text`."""
     line_start = text.rfind("\n", 0, offset) + 1

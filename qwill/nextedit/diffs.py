@@ -12,6 +12,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from ..context.text_diff import common_ends, line_changes
+
 
 @dataclass(frozen=True)
 class TextEdit:
@@ -44,37 +46,22 @@ def changed_lines(before: str, after: str) -> tuple[str, str]:
     """The smallest run of whole lines that differs: (those lines in `before`, in `after`)."""
     a = before.splitlines(keepends=True)
     b = after.splitlines(keepends=True)
-    head = 0
-    while head < min(len(a), len(b)) and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
+    head, tail = common_ends(a, b)
     return "".join(a[head:len(a) - tail]), "".join(b[head:len(b) - tail])
 
 
 def minimal_edits(old: str, new: str, base: int = 0) -> list[TextEdit]:
     """Edits that turn `old` into `new`, each as small as a line diff refined to characters
     allows; offsets are shifted by `base` (where `old` starts in its document)."""
-    if old == new:
-        return []
-    a = old.splitlines(keepends=True)
-    b = new.splitlines(keepends=True)
-    starts = [0]
-    for line in a:
-        starts.append(starts[-1] + len(line))
     edits: list[TextEdit] = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
-        if tag == "replace" and i2 - i1 == j2 - j1:
+    for c in line_changes(old, new):
+        if c.tag == "replace" and len(c.old_lines) == len(c.new_lines):
             # line for line (a rename on two lines): the changed words of each line
-            for k in range(i2 - i1):
-                if a[i1 + k] != b[j1 + k]:
-                    edits.extend(_word_edits(a[i1 + k], b[j1 + k], base + starts[i1 + k]))
+            for a, b, at in zip(c.old_lines, c.new_lines, c.line_starts, strict=True):
+                if a != b:
+                    edits.extend(_word_edits(a, b, base + at))
             continue
-        edits.extend(_word_edits("".join(a[i1:i2]), "".join(b[j1:j2]), base + starts[i1]))
+        edits.extend(_word_edits("".join(c.old_lines), "".join(c.new_lines), base + c.start))
     return edits
 
 
@@ -123,12 +110,7 @@ def _is_name(word: str) -> bool:
 def _trimmed(old_part: str, new_part: str, at: int) -> TextEdit:
     """old_part -> new_part (at offset `at`) without what both share at their ends:
     `def f(a):` -> `def f(b):` edits one character."""
-    p = 0
-    while p < min(len(old_part), len(new_part)) and old_part[p] == new_part[p]:
-        p += 1
-    s = 0
-    while s < min(len(old_part), len(new_part)) - p and old_part[-1 - s] == new_part[-1 - s]:
-        s += 1
+    p, s = common_ends(old_part, new_part)
     return TextEdit(at + p, at + len(old_part) - s, new_part[p:len(new_part) - s])
 
 

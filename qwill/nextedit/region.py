@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..context.document import line_starts
+
 
 @dataclass(frozen=True)
 class Region:
@@ -27,15 +29,6 @@ class Region:
 
     def contains(self, offset: int) -> bool:
         return self.start <= offset <= self.end
-
-
-def line_starts(text: str) -> list[int]:
-    starts = [0]
-    i = text.find("\n")
-    while i >= 0:
-        starts.append(i + 1)
-        i = text.find("\n", i + 1)
-    return starts
 
 
 def region_of_lines(text: str, first: int, last: int) -> Region:

@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..context.languages import LanguageSpec
-from ..context.syntax import SyntaxTree
+from ..context.syntax import SyntaxTree, syntax_errors
+from ..context.text_diff import common_ends
 from .diffs import TextEdit, apply_edits
 from .region import Region
 
@@ -54,12 +55,7 @@ def check(text: str, region: Region, edits: list[TextEdit], *, last_before: str 
 def _undoes(before: str, now: str, edits: list[TextEdit]) -> bool:
     """Whether the edits that touch the span of the last edit (`before` -> `now`) give back
     exactly `before`: the text the user replaced returns, or what they typed goes."""
-    p = 0
-    while p < min(len(before), len(now)) and before[p] == now[p]:
-        p += 1
-    s = 0
-    while s < min(len(before), len(now)) - p and before[-1 - s] == now[-1 - s]:
-        s += 1
+    p, s = common_ends(before, now)
     lo, hi = p, len(now) - s  # the last edit's text in `now`
     touching = [e for e in edits if e.start <= hi and e.end >= lo]
     return bool(touching) and apply_edits(now, touching) == before
@@ -82,16 +78,5 @@ def _repeats_context(new_region: str, old_region: str, above: str, below: str) -
 
 
 def error_count(text: str, spec: LanguageSpec) -> int:
-    """ERROR and MISSING nodes in `text`'s tree (subtrees without errors are skipped)."""
-    count = 0
-    stack = [SyntaxTree(spec, text).root]
-    while stack:
-        node = stack.pop()
-        if not node.has_error and not node.is_missing:
-            continue
-        if node.is_error or node.is_missing:
-            count += 1
-            if node.is_missing:
-                continue
-        stack.extend(node.children)
-    return count
+    """ERROR and MISSING nodes in `text`'s tree."""
+    return syntax_errors(SyntaxTree(spec, text)).count

@@ -22,6 +22,7 @@ from ..config import NextEditSettings
 from ..context.document import AppliedEdit, DocumentStore, TextDocument
 from ..context.edit_history import EditGroup, EditHistory
 from ..context.languages import LanguageSpec, language_for
+from ..context.text_diff import common_ends
 from ..context.workspace_index import uri_to_path
 from ..engine.base import CancelToken, EngineError, GenerationRequest, GenerationStats
 from ..engine.chat import ChatTemplateError
@@ -326,12 +327,7 @@ def build_inputs(text: str, offset: int, region: Region, groups: list[EditGroup]
 
 def _region_before(before: str, now: str, region: Region) -> str | None:
     """The region's text before the last edit, when that edit lies inside the region."""
-    p = 0
-    while p < min(len(before), len(now)) and before[p] == now[p]:
-        p += 1
-    s = 0
-    while s < min(len(before), len(now)) - p and before[-1 - s] == now[-1 - s]:
-        s += 1
+    p, s = common_ends(before, now)
     if p < region.start or len(now) - s > region.end:
         return None
     return before[region.start:region.end + len(before) - len(now)]

@@ -21,7 +21,6 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
 
 from ...context.document import TextDocument
 from ...engine.base import CancelToken
@@ -43,14 +42,6 @@ from .next_edit_items import (
 
 if TYPE_CHECKING:
     from ..server import QwillServer
-
-
-def _field(obj: Any, *names: str) -> Any:
-    for name in names:
-        obj = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if obj is None:
-            return None
-    return obj
 
 
 def _lsp_pos(doc: TextDocument, offset: int) -> dict[str, int]:
@@ -77,18 +68,8 @@ def result_json(doc: TextDocument, result: NextEditResult) -> dict[str, Any]:
 def register(server: QwillServer) -> None:
     @server.feature(NEXT_EDIT)
     async def next_edit(ls: QwillServer, params: Any) -> dict[str, Any]:
-        uri = _field(params, "textDocument", "uri") or _field(params, "text_document", "uri")
-        line, character = _field(params, "position", "line"), _field(params, "position", "character")
-        if not isinstance(uri, str) or not isinstance(line, int) or not isinstance(character, int):
-            raise JsonRpcInvalidParams("expected {textDocument: {uri}, position: {line, character}}")
-        doc = ls.session.documents.get(uri)
-        if doc is None:
-            raise JsonRpcInvalidParams(f"document {uri} is not open (send textDocument/didOpen first)")
-        try:
-            pos = types.Position(line=line, character=character)
-        except ValueError as exc:
-            raise JsonRpcInvalidParams(f"position: {exc}") from None
-        offset = convert.offset_or_error(doc, pos)
+        doc, offset = convert.document_position(ls.session.documents, params)
+        uri = doc.uri
         cancel = CancelToken()
         try:
             result = await ls.session.next_edit.predict(uri, offset, cancel=cancel)
@@ -102,7 +83,7 @@ def register(server: QwillServer) -> None:
 
     def outcome(what: str) -> Any:
         def handler(ls: QwillServer, params: Any) -> None:
-            pid = _field(params, "id")
+            pid = convert.field(params, "id")
             if not isinstance(pid, str):
                 ls.log_message(f"qwill/nextEdit/{what} needs {{id}}", types.MessageType.Warning)
                 return

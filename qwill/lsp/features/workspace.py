@@ -88,14 +88,6 @@ async def _watch_files(ls: QwillServer) -> None:
         log.info("could not register file watchers: %s", exc)
 
 
-def _field(obj: Any, *names: str) -> Any:
-    for name in names:
-        obj = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if obj is None:
-            return None
-    return obj
-
-
 def register(server: QwillServer) -> None:
     def start() -> None:
         server.background["index"] = asyncio.ensure_future(index_workspace(server))
@@ -140,18 +132,8 @@ def register(server: QwillServer) -> None:
     @server.feature(EXPLAIN_CONTEXT)
     def explain_context(ls: QwillServer, params: Any) -> dict[str, Any]:
         """{textDocument: {uri}, position} -> the context a completion there gets, and why."""
-        uri = _field(params, "textDocument", "uri") or _field(params, "text_document", "uri")
-        line, character = _field(params, "position", "line"), _field(params, "position", "character")
-        if not isinstance(uri, str) or not isinstance(line, int) or not isinstance(character, int):
-            raise JsonRpcInvalidParams("expected {textDocument: {uri}, position: {line, character}}")
-        doc = ls.session.documents.get(uri)
-        if doc is None:
-            raise JsonRpcInvalidParams(f"document {uri} is not open (send textDocument/didOpen first)")
-        try:
-            pos = types.Position(line=line, character=character)
-        except ValueError as exc:  # negative or over 2**31 - 1
-            raise JsonRpcInvalidParams(f"position: {exc}") from None
-        offset = convert.offset_or_error(doc, pos)
+        doc, offset = convert.document_position(ls.session.documents, params)
+        uri = doc.uri
         if too_large(ls, doc):
             raise JsonRpcInvalidParams(f"{uri} is too large for suggestions ({len(doc.text):,} characters)")
         s = ls.session.settings.completion
