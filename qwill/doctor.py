@@ -116,6 +116,7 @@ def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
     report = DoctorReport()
     report.add("Python", sys.version_info >= (3, 11),
                f"{platform.python_version()} on {platform.platform()}")
+    _usage_check(report)
     if settings.agent_engine.backend not in ("same", "local"):
         _remote_checks(report, settings.agent_engine, "agent engine", "agentEngine")
     if settings.engine.backend != "local":
@@ -186,6 +187,16 @@ def run_doctor(settings: Settings, *, load: bool = True) -> DoctorReport:
                    f"(context {engine.info.extra.get('n_ctx')}; llama.cpp allocated {buffers}{in_ram})")
         engine.close()
     return report
+
+
+def _usage_check(report: DoctorReport) -> None:
+    """The shown/accepted totals kept on this machine (local_state.py)."""
+    from .local_state import default_path, read_totals
+
+    path = default_path()
+    totals = read_totals(path)
+    report.facts["usage"] = {**totals.as_dict(), "path": str(path)}
+    report.add("usage", True, f"{totals.summary()} (kept in {path}, never sent anywhere)")
 
 
 def _memory_checks(report: DoctorReport, settings: Settings, header: GGUFHeader) -> MemoryPlan | None:

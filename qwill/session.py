@@ -26,6 +26,7 @@ from .engine.loader import load_engine
 from .engine.resolve import ProgressFn
 from .engine.slot import EngineSlot, ModelState, ModelStatus, StatusListener
 from .engine.worker import EngineWorker
+from .local_state import UsageRecorder
 from .nextedit.service import NextEditService
 
 __all__ = ["ModelState", "ModelStatus", "Session"]
@@ -66,12 +67,19 @@ class Session:
                                          self.context.history, self.settings.next_edit,
                                          self.context.display_path)
         self.agent_runs = AgentRuns(lambda: self.agent_worker, lambda: self.settings, self._symbol_index)
+        # shown/accepted counts added to the local totals `qwill doctor` shows (local_state.py)
+        self.usage = UsageRecorder(self._usage_counts)
         self._engine_factory = engine_factory or _default_factory
         self._agent_engine_factory = agent_engine_factory or _default_agent_factory
         self._next_edit_engine_factory = next_edit_engine_factory or _default_next_edit_factory
         self._load_task: asyncio.Future[None] | None = None
         # the settings each engine slot was last loaded with (load_model's changed_only)
         self._loaded: dict[str, object] = {}
+
+    def _usage_counts(self) -> dict[str, int]:
+        c, n = self.completion.counters, self.next_edit.counters
+        return {"inline_shown": c.shown, "inline_accepted": c.accepted, "next_edit_shown": n.shown,
+                "next_edit_accepted": n.accepted, "next_edit_dismissed": n.dismissed}
 
     # -- views of the slots ---------------------------------------------------------
     @property
@@ -195,6 +203,7 @@ class Session:
         touch a freed llama.cpp model (a crash at exit). Cancelled work stops
         within one token, so the wait is short.
         """
+        self.usage.flush()
         self.completion.cancel_all()
         self.next_edit.cancel_all()
         self.engine.shutdown(wait=True)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# what a server under test keeps on the machine (usage counts, policy consents) goes to a
+# folder of this run, not the user's state directory; servers inherit it
+os.environ.setdefault("QWILL_STATE_DIR", tempfile.mkdtemp(prefix="qwill-test-state-"))
 
 
 @pytest.fixture(scope="session")

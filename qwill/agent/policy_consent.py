@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import AgentSettings
+from ..local_state import state_dir
 
 # setting (python name) -> the built-in value; anything else widens the policy (but for the
 # approval mode, where `plan` narrows it)
@@ -80,15 +81,6 @@ def describe(values: dict[str, Any]) -> str:
         elif key == "mcpAllow":
             parts.append("call the MCP tools " + ", ".join(f"`{v}`" for v in value) + " without asking")
     return "; ".join(parts)
-
-
-def state_dir() -> Path:
-    override = os.environ.get("QWILL_STATE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir("qwill"))
 
 
 @dataclass

@@ -54,6 +54,11 @@ class QwillServer(LanguageServer):
 
         serve_tcp(self, host, port)
 
+    def shutdown(self) -> None:
+        # the transport ended (after `exit`, or the editor went away): keep the usage counts
+        self.session.usage.flush()
+        super().shutdown()  # type: ignore[no-untyped-call]
+
     # -- helpers used by features -------------------------------------------------
     def show(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"Qwill: {message}"))

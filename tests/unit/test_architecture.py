@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2] / "qwill"
 # Lower numbers are lower layers. A package may import only from layers below its own
 # (engine/ and context/ share the bottom and so never import each other).
 LAYERS: dict[str, int] = {
-    # shared leaves: the version, the settings schema, log redaction
-    "qwill": 0, "config": 0, "log_redaction": 0,
+    # shared leaves: the version, the settings schema, log redaction, the local state directory
+    "qwill": 0, "config": 0, "log_redaction": 0, "local_state": 0,
     "engine": 1, "context": 1,
     "completion": 2, "actions": 2, "agent": 2, "nextedit": 2,
     "session": 3,

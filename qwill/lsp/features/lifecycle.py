@@ -1,5 +1,6 @@
 """initialize / initialized / didChangeConfiguration / shutdown: settings, model loading,
-the agent's MCP servers stopped at shutdown."""
+the agent's MCP servers stopped at shutdown, the usage counts kept (every minute and at
+shutdown)."""
 
 from __future__ import annotations
 
@@ -40,11 +41,13 @@ def register(server: QwillServer) -> None:
         _report(ls, ls.pending_problems)
         ls.pending_problems = []
         ls.background["load"] = asyncio.ensure_future(ls.load_model_with_progress())
+        ls.background["usage"] = asyncio.ensure_future(_flush_usage(ls))
         for hook in ls.on_initialized:  # features that start background work (workspace index)
             hook()
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: QwillServer, params: None) -> None:
+        ls.session.usage.flush()
         await ls.session.agent_runs.aclose()  # the agent's MCP servers
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -63,3 +66,12 @@ def register(server: QwillServer) -> None:
             ls.resend_status()
         if result.engine_changed:
             await ls.load_model_with_progress(changed_only=True)
+
+
+USAGE_FLUSH_SECONDS = 60.0  # a server that dies loses at most this much of the usage counts
+
+
+async def _flush_usage(ls: QwillServer) -> None:
+    while True:
+        await asyncio.sleep(USAGE_FLUSH_SECONDS)
+        ls.session.usage.flush()
