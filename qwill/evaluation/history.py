@@ -39,24 +39,35 @@ class NextEditCase:
     path: str
     language: str
     before: str  # the file before the commit
-    first: Hunk  # the user's edit (lines of `before`)
+    first: Hunk  # the user's (last) edit (lines of `before`)
     second: Hunk  # the edit that followed (lines of `before`)
+    earlier: tuple[Hunk, ...] = ()  # edits the user made before `first`, above it (lines of `before`)
+
+    @property
+    def user_edits(self) -> tuple[Hunk, ...]:
+        """The user's edits in the order they are made (top to bottom)."""
+        return (*self.earlier, self.first)
+
+    def shift(self, hunk: Hunk) -> int:
+        """How many lines the user's edits above `hunk` moved it by."""
+        return sum(h.new.count("\n") - (h.end - h.start) for h in self.user_edits if h.end <= hunk.start)
 
     @property
     def edited(self) -> str:
-        """The file after the user's edit."""
-        return _apply(self.before, [self.first])
+        """The file after the user's edits."""
+        return _apply(self.before, list(self.user_edits))
 
     @property
     def truth(self) -> str:
-        """The file after both edits."""
-        return _apply(self.before, [self.first, self.second])
+        """The file after the user's edits and the one that followed."""
+        return _apply(self.before, [*self.user_edits, self.second])
 
     @property
     def cursor(self) -> int:
-        """Where the cursor is after the user's edit: the end of its last changed line."""
-        lines = self.before.splitlines(keepends=True)
-        start = sum(len(x) for x in lines[:self.first.start])
+        """Where the cursor is after the user's edits: the end of the last one's last line
+        (an offset of `edited`)."""
+        lines = self.edited.splitlines(keepends=True)
+        start = sum(len(x) for x in lines[:self.first.start + self.shift(self.first)])
         new = self.first.new.rstrip("\n")
         return start + len(new) if new else start
 
@@ -126,9 +137,32 @@ def mine_history(root: Path, *, seed: int = 0, max_cases: int = 10, languages: t
 
 
 def _case(sha: str, rel: str, language: str, before: str, after: str) -> NextEditCase | None:
+    return next(iter(split_cases(f"{sha[:10]}:{rel}", rel, language, before, after)), None)
+
+
+def _small(h: Hunk) -> bool:
+    return max(h.end - h.start, h.new.count("\n")) <= MAX_HUNK_LINES
+
+
+def split_cases(case_id: str, rel: str, language: str, before: str, after: str, *,
+                max_gap: int = MAX_GAP_LINES, max_earlier: int = 0) -> list[NextEditCase]:
+    """Every next-edit case in the change `before` -> `after` of one file: a small hunk as
+    the target, the small hunk just above it (within `max_gap` lines) as the user's edit and
+    up to `max_earlier` more above that, each within `max_gap` lines of the next, as the
+    edits the user made before it. A pair where neither side writes anything but blanks is
+    not a case."""
     hs = hunks(before, after)
-    for first, second in itertools.pairwise(hs):
-        small = all(max(h.end - h.start, h.new.count("\n")) <= MAX_HUNK_LINES for h in (first, second))
-        if small and second.start - first.end <= MAX_GAP_LINES and (first.new.strip() or second.new.strip()):
-            return NextEditCase(f"{sha[:10]}:{rel}", rel, language, before, first, second)
-    return None
+    out = []
+    for i, (first, second) in enumerate(itertools.pairwise(hs)):
+        if not (_small(first) and _small(second)) or second.start - first.end > max_gap:
+            continue
+        if not (first.new.strip() or second.new.strip()):
+            continue
+        earlier: list[Hunk] = []
+        for h in reversed(hs[:i]):
+            above = earlier[0] if earlier else first
+            if len(earlier) >= max_earlier or not _small(h) or above.start - h.end > max_gap:
+                break
+            earlier.insert(0, h)
+        out.append(NextEditCase(case_id, rel, language, before, first, second, tuple(earlier)))
+    return out

@@ -276,18 +276,19 @@ class ServerDriver:
             self.close_doc(uri)
 
     async def next_edit(self, case: NextEditCase, uri: str, timeout: float) -> EditAnswer | None:
-        """Open the file as it was, make the user's edit (one didChange), and ask
-        `qwill/nextEdit` at the cursor (None: no answer within `timeout`)."""
+        """Open the file as it was, make the user's edits (one didChange each, top to
+        bottom), and ask `qwill/nextEdit` at the cursor (None: no answer within `timeout`)."""
         self.open(uri, case.before, case.language)
         try:
-            self._versions[uri] += 1
-            end_line = case.first.end
-            self.client.text_document_did_change(types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self._versions[uri]),
-                content_changes=[types.TextDocumentContentChangePartial(
-                    range=types.Range(start=types.Position(line=case.first.start, character=0),
-                                      end=types.Position(line=end_line, character=0)),
-                    text=case.first.new)]))
+            for hunk in case.user_edits:
+                self._versions[uri] += 1
+                start, end = hunk.start + case.shift(hunk), hunk.end + case.shift(hunk)
+                self.client.text_document_did_change(types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self._versions[uri]),
+                    content_changes=[types.TextDocumentContentChangePartial(
+                        range=types.Range(start=types.Position(line=start, character=0),
+                                          end=types.Position(line=end, character=0)),
+                        text=hunk.new)]))
             edited = case.edited
             line, col = position_of(edited, case.cursor)
             t0 = time.perf_counter()

@@ -191,8 +191,8 @@ def score_keystroke(site: TypingSite, n: int, answer: Answer) -> KeystrokeOutcom
 
 
 def score_next_edit(case: NextEditCase, answer: EditAnswer) -> NextEditOutcome:
-    shift = case.first.new.count("\n") - (case.first.end - case.first.start)
-    lo, hi = case.second.start + shift, case.second.end + shift  # the next change's lines, after the first
+    shift = case.shift(case.second)
+    lo, hi = case.second.start + shift, case.second.end + shift  # the next change's lines, after the user's
     located = any(a <= hi and b >= lo - 1 for a, b in answer.lines)
     return NextEditOutcome(case.id, case.path, case.language, answer.predicted is not None,
                            answer.predicted == case.truth, located, round(answer.seconds, 4), answer.reason)
