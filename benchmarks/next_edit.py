@@ -235,6 +235,7 @@ class Row:
     parse_worse: bool
     seconds: float
     reason: str  # why nothing was shown
+    diff: str = ""  # the prediction against the user's file (for reading the cases)
 
 
 def score(case: NextEditCase, model: str, answer: EditAnswer) -> Row:
@@ -250,8 +251,9 @@ def score(case: NextEditCase, model: str, answer: EditAnswer) -> Row:
         parse_worse = spec is not None and error_count(predicted, spec) > error_count(edited, spec)
         harmful = parse_worse or touches_other_lines(edited, predicted, truth)
     noop = (shown and predicted == edited) or "changes nothing" in answer.reason
+    diff = "".join(difflib.unified_diff(edited.splitlines(True), predicted.splitlines(True), n=1))
     return Row(case.id, model, shown, got == want, round(metrics.similarity(got, want), 4), base.located, noop,
-               harmful, parse_worse, round(answer.seconds, 4), answer.reason)
+               harmful, parse_worse, round(answer.seconds, 4), answer.reason, diff)
 
 
 def _share(flags: list[bool]) -> float | None:
