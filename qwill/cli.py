@@ -403,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-edits", type=int, default=10, help="next-edit cases from git history (default 10)")
     p.add_argument("--languages", help="only these languages, comma-separated (e.g. python,typescript)")
     p.add_argument("--context", choices=["on", "off", "both"], default="on",
-                   help="code context as configured (on), the window only (off), or both, compared")
+                   help="code context as configured (on), the window only (off), or both, compared "
+                        "(then with the context sources whatever the model's size)")
     p.add_argument("--out", default="qwill-eval", help="directory for report.json and report.html")
     p.set_defaults(func=cmd_eval)
 

@@ -231,6 +231,12 @@ class ContextSettings(_Section):
     similar_snippets: bool = Field(
         True, description="Snippets of other open documents that share identifiers with the code at the cursor."
     )
+    small_models: bool = Field(
+        False,
+        description="Add context for completion models under 3B parameters too. Off by default: on the "
+        "default 0.5B model the context sources lowered typing-trace agreement and fill-in-the-middle "
+        "exact match (README, Benchmarks); larger models get it.",
+    )
     index_workspace: bool = Field(
         True, description="Index the workspace folders' definitions in the background (with `$/progress`)."
     )

@@ -140,6 +140,9 @@ class Session:
             self._loaded["completion"] = key
             await self.engine.load(lambda: self._engine_factory(settings, progress), _engine_label(settings.engine),
                                    caveat=_completion_caveat)
+        engine = self.engine.worker.engine
+        # context for completion prompts follows the completion model's size (context.smallModels)
+        self.context.model_parameters = engine.info.parameters if engine is not None else 0
         await self._load_agent_engine(settings, progress, changed_only)
         await self._load_next_edit_engine(settings, progress, changed_only)
         return self.status

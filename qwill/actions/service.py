@@ -25,7 +25,15 @@ from pathlib import Path
 from ..context.document import DocumentStore, Position, TextDocument
 from ..context.languages import CLASS_LIKE, LanguageSpec
 from ..context.syntax import MAX_PARSE_CHARS, Scope, SyntaxStore, SyntaxTree, outline
-from ..engine.base import CancelToken, Engine, EngineError, GenerationRequest, GenerationStats, ModelInfo
+from ..engine.base import (
+    CancelToken,
+    Engine,
+    EngineError,
+    GenerationRequest,
+    GenerationStats,
+    ModelInfo,
+    is_small_model,
+)
 from ..engine.chat import ChatMessage, ChatTemplateError
 from ..engine.fim import FimParts
 from ..engine.worker import EngineWorker
@@ -56,10 +64,9 @@ EXPLAIN_MAX_TOKENS = 512
 DOC_MAX_TOKENS = 256
 EXISTING_TESTS_MAX_CHARS = 2000
 CLASS_OUTLINE_LINES = 60  # a longer class is shown to the docstring prompt as an outline
-# Below this many parameters a model copies a whole function back unchanged more often than it
-# fixes it (Qwen2.5-Coder-0.5B did, for a one-word typo): a fix then asks for the problem's
+# Below engine.base.SMALL_MODEL_PARAMETERS a model copies a whole function back unchanged more often than
+# it fixes it (Qwen2.5-Coder-0.5B did, for a one-word typo): a fix then asks for the problem's
 # lines only, and for an infill of the diagnostic's range when that fails.
-SMALL_MODEL_PARAMETERS = 3_000_000_000
 INFILL_MAX_TOKENS = 24
 LINE_SIMILARITY_MIN = 0.4  # a corrected line keeps at least this much of the line it fixes
 _QUOTED_NAME = re.compile(r"""['"`‘“]([A-Za-z_$][\w$]*)['"`’”]""")
@@ -69,7 +76,7 @@ _NAME_LIKE = re.compile(r"[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*")
 def small_model(info: ModelInfo) -> bool:
     """Whether the model is small enough to be asked for the narrower answer shapes
     (unknown sizes, e.g. remote models, count as large)."""
-    return 0 < info.parameters < SMALL_MODEL_PARAMETERS
+    return is_small_model(info.parameters)
 
 
 @dataclass

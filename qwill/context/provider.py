@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ContextSettings
+from ..engine.base import is_small_model
 from .document import AppliedEdit, DocumentStore, TextDocument
 from .edit_history import EditHistory
 from .languages import language_for
@@ -84,12 +85,13 @@ class ContextResult:
     facts: ScopeFacts | None = None
     seconds: float = 0.0
     kept: int = 0  # blocks kept in place from the previous prompt of this document
+    note: str = ""  # why there is no context, when a rule rather than the candidates decided
 
     def as_dict(self) -> dict[str, Any]:
         facts = self.facts
         return {
             "language": self.language, "tokens": self.tokens, "budget": self.budget,
-            "seconds": round(self.seconds, 4), "kept": self.kept,
+            "seconds": round(self.seconds, 4), "kept": self.kept, "note": self.note,
             "items": [i.as_dict() for i in self.items],
             "blocks": [{"path": f.path, "text": f.text} for f in self.files],
             "scopes": [{"kind": s.kind, "name": s.name, "signature": s.signature}
@@ -103,7 +105,9 @@ class ContextResult:
         lines = [f"context: {self.tokens}/{self.budget} tokens (estimated), language {self.language or 'unknown'}"]
         if self.facts and self.facts.scopes:
             lines.append("  scope: " + " > ".join(f"{s.kind} {s.name}" for s in self.facts.scopes))
-        if not self.items:
+        if self.note:
+            lines.append(f"  ({self.note})")
+        elif not self.items:
             lines.append("  (no context candidates)")
         for it in self.items:
             mark = "+" if it.included else "-"
@@ -135,6 +139,8 @@ class ContextProvider:
         self._indexed: dict[str, tuple[int, float]] = {}  # uri -> (tree version, when)
         self._selection: dict[str, _Selection] = {}
         self._explain: dict[str, ContextResult] = {}
+        # the completion model's size (Session sets it when the model loads; 0: unknown)
+        self.model_parameters = 0
         documents.listeners.append(self._on_change)
         documents.close_listeners.append(self._on_close)
 
@@ -203,6 +209,12 @@ class ContextProvider:
         s = self.settings
         if not s.enabled or s.token_budget <= 0:
             return ContextResult(budget=s.token_budget)
+        if is_small_model(self.model_parameters) and not s.small_models:
+            result = ContextResult(budget=s.token_budget, note=(
+                "context is off for models under 3B parameters; context.smallModels turns it on"))
+            if record:
+                self._explain[uri] = result
+            return result
         path = path or uri_to_path(uri)
         tree = self._tree_for(uri, text, language_id, path)
         facts = scope_facts(tree, text, offset)

@@ -156,6 +156,18 @@ class ModelInfo:
     chat_format: ChatFormat = field(default_factory=ChatFormat)
 
 
+# Below this many parameters a model is "small": it is asked for narrower code-action answers
+# and gets no repository context in completion prompts unless `context.smallModels` (both
+# measured on Qwen2.5-Coder-0.5B; see the README's benchmarks).
+SMALL_MODEL_PARAMETERS = 3_000_000_000
+
+
+def is_small_model(parameters: int) -> bool:
+    """Whether a model of `parameters` is small (0, an unknown size such as a remote model's,
+    counts as large)."""
+    return 0 < parameters < SMALL_MODEL_PARAMETERS
+
+
 ProblemListener = Callable[[str | None], None]
 
 

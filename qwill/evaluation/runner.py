@@ -166,6 +166,10 @@ def _settings_for(spec: RunSpec, options: EvalOptions) -> dict[str, Any]:
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in options.settings.items()}
     if spec.context == "off":
         out.setdefault("context", {})["enabled"] = False
+    elif any(r.model == spec.model and r.context == "off" for r in options.runs):
+        # compared with the window only: the context sources go in whatever the model's size
+        # (as configured, a small model gets none, and both runs would be the same)
+        out.setdefault("context", {}).setdefault("smallModels", True)
     return out
 
 

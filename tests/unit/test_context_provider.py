@@ -134,3 +134,37 @@ async def test_session_puts_cross_file_definitions_into_the_prompt(tmp_path: Pat
         assert "geometry.py" not in engine.history[-1].prompt
     finally:
         session.close()
+
+
+async def test_context_follows_the_model_size(tmp_path: Path) -> None:
+    """Under 3B parameters the prompt is the window alone unless context.smallModels; the
+    explanation says why; a large (or unknown-size) model gets the context."""
+    root = workspace(tmp_path)
+    engine = FakeEngine(["0, 1)", "0, 1)", "0, 1)"])
+    engine.info.parameters = 494_000_000  # Qwen2.5-Coder-0.5B
+    session = Session(parse_settings({"context": {"tokenBudget": 400}}).settings,
+                      engine_factory=lambda settings, progress: engine)
+    try:
+        await session.load_model()
+        session.context.index_roots([root])
+        uri = (root / "app.py").as_uri()
+
+        async def prompt_for(text: str, version: int) -> str:
+            session.documents.close(uri)
+            session.documents.open(uri, text, version, "python")
+            await session.completion.complete(CompletionRequest(
+                uri=uri, text=text, offset=len(text), path=str(root / "app.py"), language_id="python"))
+            return engine.history[-1].prompt
+
+        prompt = await prompt_for(APP, 1)
+        assert "geometry.py" not in prompt and prompt.startswith("<|fim_prefix|>from geometry import")
+        explained = session.context.explain(uri)
+        assert explained is not None and "context.smallModels" in explained.render()
+        session.update_settings({"context": {"smallModels": True}})
+        assert "<|file_sep|>geometry.py\n" in await prompt_for(APP + " ", 2)
+        session.update_settings({"context": {"smallModels": False}})
+        engine.info.parameters = 7_600_000_000
+        await session.load_model()  # the size is read when the model loads
+        assert "<|file_sep|>geometry.py\n" in await prompt_for(APP + "  ", 3)
+    finally:
+        session.close()
