@@ -2,7 +2,8 @@
 
 Corpora:
 - Python: a multi-file package of the running interpreter's standard library
-  (default `email`);
+  (default `email`), or a PyPI sdist (`--python-sdist tomlkit==0.15.2`, fetched with
+  `pip download` into benchmarks/.work/);
 - TypeScript: rxjs 7.8.1's `src/internal`, fetched with `npm pack` into
   benchmarks/.work/ (git-ignored).
 
@@ -14,10 +15,17 @@ default model, the document opened in its DocumentStore (with the hidden text
 removed: the index sees the buffer, not the file on disk), a few files it
 imports opened too, the workspace index built over the package, and
 CompletionService.complete(). Scores: exact match and edit similarity
-(1 - Levenshtein / longer length), per language, per configuration (context
-off, all sources, or one source alone), and per source present.
+(1 - Levenshtein / longer length), per language, per configuration, and per
+source present. Configurations: `qwill` (Qwill's defaults: its window, context
+as configured for the model's size), `off` (no context), `all` (every source,
+whatever the model's size), one source alone, and `window`: the window-only
+baseline, llama.cpp FIM as llama.vim asks for it (256 lines before / 64 after,
+no context, the model's raw answer up to 128 tokens, none of Qwill's
+post-processing) on the same engine and model.
 
     .venv/bin/python -m benchmarks.fim_quality --single 40 --multi 12
+    .venv/bin/python -m benchmarks.fim_quality --langs python --python-sdist tomlkit==0.15.2 \
+        --single 40 --multi 0 --configs window,qwill,all
     .venv/bin/python -m benchmarks.fim_quality --single 40 --multi 12 --summarise benchmarks/.work/fim_quality-N.jsonl
 """
 
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import subprocess
@@ -38,23 +47,38 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from qwill.completion.prompt import window_bounds
 from qwill.completion.service import CompletionRequest
 from qwill.config import parse_settings
 from qwill.context.languages import language_for
 from qwill.context.syntax import SyntaxTree, definitions, enclosing_scopes, scope_facts
+from qwill.engine.base import CancelToken, GenerationRequest, GenerationStats
+from qwill.engine.fim import FimParts
 from qwill.evaluation.metrics import normalise, similarity
 from qwill.session import ModelState, Session
 
 WORK = Path(__file__).resolve().parent / ".work"
 RXJS = "rxjs@7.8.1"
 
+# context settings per configuration ("window" is not Qwill's pipeline: see run_window)
+_ON = {"enabled": True, "smallModels": True}
 CONFIGS: dict[str, dict[str, Any]] = {
+    "qwill": {},
     "off": {"enabled": False},
-    "all": {},
-    "definitions": {"scopeOutlines": False, "recentEdits": False, "similarSnippets": False},
-    "scope": {"definitions": False, "recentEdits": False, "similarSnippets": False},
-    "similar": {"definitions": False, "scopeOutlines": False, "recentEdits": False},
+    "all": _ON,
+    "definitions": {**_ON, "scopeOutlines": False, "recentEdits": False, "similarSnippets": False},
+    "scope": {**_ON, "definitions": False, "recentEdits": False, "similarSnippets": False},
+    "similar": {**_ON, "definitions": False, "scopeOutlines": False, "recentEdits": False},
+    "window": {"enabled": False},
 }
+# completion settings of a configuration, over Qwill's defaults (and --lines-before/--lines-after)
+COMPLETION: dict[str, dict[str, Any]] = {
+    "wide": {"linesBefore": 256, "windowTokens": 3072},
+}
+CONFIGS["wide"] = {}  # Qwill's defaults with a window as long as the peer's before the cursor
+# llama.vim's request: 256 lines before the cursor's line, 64 after it, 128 tokens
+PEER_LINES_BEFORE, PEER_LINES_AFTER, PEER_MAX_TOKENS = 256, 64, 128
+PEER_PREFIX_TOKENS, PEER_SUFFIX_TOKENS = 1536, 510
 
 
 @dataclass
@@ -87,6 +111,33 @@ def python_corpus(package: str) -> Path:
     if not root.is_dir():
         sys.exit(f"no standard-library package {package} at {root}")
     return root
+
+
+def sdist_corpus(spec: str) -> Path:
+    """The package directory of a PyPI sdist (`name==version`), fetched once into WORK."""
+    name, _, version = spec.partition("==")
+    if not name or not version:
+        sys.exit(f"--python-sdist wants name==version, not {spec!r}")
+    dest = WORK / "sdist"
+    unpacked = dest / f"{name.replace('-', '_')}-{version}"
+    if not unpacked.is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        out = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                              "-d", str(dest), spec], capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            sys.exit(f"pip download {spec} failed: {out.stderr.strip()[-500:]}")
+        archives = sorted(dest.glob(f"{name.replace('-', '_')}-{version}.tar.gz")) + sorted(
+            dest.glob(f"{name}-{version}.tar.gz"))
+        if not archives:
+            sys.exit(f"no sdist archive for {spec} in {dest}")
+        with tarfile.open(archives[0]) as tar:
+            tar.extractall(dest, filter="data")
+        if not unpacked.is_dir():
+            unpacked = dest / f"{name}-{version}"
+    for pkg in (unpacked / "src" / name.replace("-", "_"), unpacked / name.replace("-", "_"), unpacked / "src"):
+        if pkg.is_dir():
+            return pkg
+    return unpacked
 
 
 def typescript_corpus() -> Path:
@@ -159,11 +210,13 @@ def choose_cases(root: Path, lang: str, n_single: int, n_multi: int, seed: int) 
     rng.shuffle(multis)
     chosen: list[Case] = []
     per_file: dict[str, int] = defaultdict(int)
+    # spread the cases over the package: a few per file, more when it has few files
+    cap = max(2, n_single // 10, -(-n_single // max(1, len({p for p, *_ in singles}))))
     for path_s, line_start, line_end, cuts in singles:
         if len(chosen) >= n_single:
             break
-        if per_file[path_s] >= max(2, n_single // 10):
-            continue  # spread the cases over the package
+        if per_file[path_s] >= cap:
+            continue
         per_file[path_s] += 1
         cursor = line_start + rng.choice(cuts[: len(cuts) // 2 + 1])  # early in the line: a real target
         chosen.append(Case(lang, "single", path_s, cursor, texts[path_s][cursor:line_end], line_end))
@@ -234,6 +287,35 @@ async def run_case(session: Session, case: Case, idx: int, config: str, root: Pa
                    s.stats.prompt_tokens if s else 0)
 
 
+async def run_window(session: Session, case: Case, idx: int) -> Outcome:
+    """The window-only baseline: llama.cpp FIM with llama.vim's window (256 lines before the
+    cursor's line, 64 after it), no context, and the model's answer as it comes (up to 128
+    tokens, the FIM format's stops): what a plain llama.cpp FIM client shows."""
+    original = Path(case.path).read_text(encoding="utf-8", errors="replace")
+    text = original[:case.offset] + original[case.end:]
+    start, end = window_bounds(text, case.offset, PEER_LINES_BEFORE, PEER_LINES_AFTER)
+    prefix, suffix = text[start:case.offset], text[case.offset:end]
+    # llama-server keeps the prefix's last 3/4 and the suffix's first 1/4 of a 2048-token batch
+    engine = session.worker.engine
+    assert engine is not None
+    while "\n" in prefix and len(engine.tokenize(prefix)) > PEER_PREFIX_TOKENS:
+        prefix = prefix.split("\n", 1)[1]
+    while "\n" in suffix.rstrip("\n") and len(engine.tokenize(suffix)) > PEER_SUFFIX_TOKENS:
+        suffix = suffix.rstrip("\n").rsplit("\n", 1)[0] + "\n"
+    parts = FimParts(prefix, suffix)
+    stats = GenerationStats()
+    raw = ""
+    t0 = time.perf_counter()
+    async for piece in session.worker.generate(GenerationRequest(fim=parts, max_tokens=PEER_MAX_TOKENS,
+                                                                 temperature=0.0), CancelToken(), stats):
+        raw += piece
+    seconds = time.perf_counter() - t0
+    pred = raw.rstrip()
+    exact = normalise(pred, case.kind) == normalise(case.target, case.kind)
+    sim = similarity(normalise(pred, case.kind), normalise(case.target, case.kind))
+    return Outcome(idx, "window", pred, exact, round(sim, 4), [], 0, round(seconds, 3), stats.prompt_tokens)
+
+
 def summarise(cases: list[Case], outcomes: list[Outcome], configs: list[str]) -> list[dict[str, Any]]:
     rows = []
     by = {(o.case, o.config): o for o in outcomes}
@@ -284,7 +366,8 @@ async def main_async(args: argparse.Namespace) -> int:
             sys.exit(f"unknown configuration {c}; known: {', '.join(CONFIGS)}")
     corpora: dict[str, Path] = {}
     if "python" in args.langs:
-        corpora["python"] = python_corpus(args.python_package)
+        corpora["python"] = (sdist_corpus(args.python_sdist) if args.python_sdist
+                             else python_corpus(args.python_package))
     if "typescript" in args.langs:
         corpora["typescript"] = typescript_corpus()
     cases: list[Case] = []
@@ -293,9 +376,10 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"{len(cases)} cases: " + ", ".join(
         f"{lang} {sum(c.lang == lang and c.kind == k for c in cases)} {k}"
         for lang in corpora for k in ("single", "multi")), file=sys.stderr)
+    window = {**({"linesBefore": args.lines_before} if args.lines_before is not None else {}),
+              **({"linesAfter": args.lines_after} if args.lines_after is not None else {})}
     raw = {"engine": {"model": args.model, **({"nThreads": args.threads} if args.threads else {})},
-           "completion": {"linesBefore": args.lines_before, "linesAfter": args.lines_after},
-           "context": {"tokenBudget": args.budget}}
+           "completion": window, "context": {"tokenBudget": args.budget}}
     settings = parse_settings(raw).settings
     session = Session(settings)
     session.completion.speculate = False  # measure the request, not background work
@@ -305,7 +389,7 @@ async def main_async(args: argparse.Namespace) -> int:
     outcomes: list[Outcome] = []
     t_start = time.perf_counter()
     WORK.mkdir(parents=True, exist_ok=True)
-    stream = (WORK / f"fim_quality-{int(time.time())}.jsonl").open("w")
+    stream = (WORK / f"fim_quality-{int(time.time())}-{os.getpid()}.jsonl").open("w")
     for lang, root in corpora.items():
         stats = session.context.index_roots([root])
         print(f"{lang}: indexed {stats.files} files, {stats.symbols} definitions in {stats.seconds:.2f}s",
@@ -314,9 +398,14 @@ async def main_async(args: argparse.Namespace) -> int:
             if case.lang != lang:
                 continue
             for cfg in configs:
-                session.context.settings = parse_settings(
-                    {"context": {"tokenBudget": args.budget, **CONFIGS[cfg]}}).settings.context
-                o = await run_case(session, case, idx, cfg, root)
+                if cfg == "window":
+                    o = await run_window(session, case, idx)
+                else:
+                    chosen = parse_settings({"context": {"tokenBudget": args.budget, **CONFIGS[cfg]},
+                                             "completion": {**window, **COMPLETION.get(cfg, {})}}).settings
+                    session.context.settings = chosen.context
+                    session.completion.settings = chosen.completion
+                    o = await run_case(session, case, idx, cfg, root)
                 outcomes.append(o)
                 stream.write(json.dumps({**asdict(o), "case_info": asdict(case)}) + "\n")
                 stream.flush()
@@ -329,7 +418,7 @@ async def main_async(args: argparse.Namespace) -> int:
     rows = summarise(cases, outcomes, configs)
     table = markdown(rows)
     print(table)
-    out = WORK / f"fim_quality-{int(time.time())}.json"
+    out = WORK / f"fim_quality-{int(time.time())}-{os.getpid()}.json"
     out.write_text(json.dumps({"args": vars(args), "cases": [asdict(c) for c in cases],
                                "outcomes": [asdict(o) for o in outcomes], "rows": rows,
                                "seconds": round(time.perf_counter() - t_start, 1)}, indent=1))
@@ -342,7 +431,10 @@ def summarise_file(path: Path, args: argparse.Namespace) -> int:
     re-chosen from the same arguments (the choice is deterministic)."""
     cases: list[Case] = []
     for lang in args.langs.split(","):
-        root = python_corpus(args.python_package) if lang == "python" else typescript_corpus()
+        if lang == "python":
+            root = sdist_corpus(args.python_sdist) if args.python_sdist else python_corpus(args.python_package)
+        else:
+            root = typescript_corpus()
         cases += choose_cases(root, lang, args.single, args.multi, args.seed)
     outcomes: list[Outcome] = []
     configs: list[str] = []
@@ -362,12 +454,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--langs", default="python,typescript")
     p.add_argument("--python-package", default="email")
+    p.add_argument("--python-sdist", metavar="NAME==VERSION",
+                   help="Python corpus from a PyPI sdist instead of the standard library")
     p.add_argument("--single", type=int, default=40, help="single-line cases per language")
     p.add_argument("--multi", type=int, default=12, help="multi-line cases per language")
-    p.add_argument("--configs", default="off,all", help=f"comma-separated: {', '.join(CONFIGS)}")
+    p.add_argument("--configs", default="window,qwill,off,all", help=f"comma-separated: {', '.join(CONFIGS)}")
     p.add_argument("--budget", type=int, default=512, help="context token budget")
-    p.add_argument("--lines-before", type=int, default=40)
-    p.add_argument("--lines-after", type=int, default=10)
+    p.add_argument("--lines-before", type=int, default=None,
+                   help="Qwill's completion.linesBefore (default: Qwill's own)")
+    p.add_argument("--lines-after", type=int, default=None,
+                   help="Qwill's completion.linesAfter (default: Qwill's own)")
     p.add_argument("--model", default="default")
     p.add_argument("--threads", type=int, default=0, help="engine threads (0: all cores)")
     p.add_argument("--seed", type=int, default=1)

@@ -10,8 +10,9 @@ llama-server `/infill` with llama.vim's request shape (cache_prompt,
 `prompt`), built from the llama.cpp sources that the llama-cpp-python sdist
 vendors, in the same run, one after the other.
 
-    python -m benchmarks.typing_trace [--keystrokes 300] [--source DIR ...] [--no-baseline]
-        [--no-time-limits] [--threads N] [--json out.json]
+    python -m benchmarks.typing_trace [--keystrokes 300] [--site-keystrokes N]
+        [--source DIR ... | --sdist NAME==VERSION] [--no-baseline] [--no-time-limits]
+        [--threads N] [--json out.json]
 
 Reports, for both in the same run, usefulness beside speed: the empty-answer
 rate, first-line agreement and whole-suggestion agreement over every keystroke,
@@ -23,7 +24,9 @@ baseline; for Qwill also its pipeline's counters by stage (where model calls'
 answers went). Qwill decodes greedily and the peer samples with a fixed seed,
 so with --no-time-limits the suggestions do not depend on the machine's load.
 `--source` types into any directory of code (functions found with tree-sitter;
-default: standard-library modules); `--json` keeps every keystroke's suggestion.
+default: standard-library modules), `--sdist` into a PyPI sdist's package;
+`--site-keystrokes` caps the characters typed at one site so that the trace
+spreads over more functions; `--json` keeps every keystroke's suggestion.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -52,6 +54,7 @@ from pygls.lsp.client import LanguageClient
 
 from benchmarks.llama_cpp_server import free_port
 from qwill.evaluation.metrics import Outcome, Usefulness
+from qwill.evaluation.runner import machine as eval_machine
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -150,9 +153,10 @@ def source_files(sources: list[str] | None) -> list[Path]:
 
 
 def make_trace(keystrokes: int, seed: int = 7, lines_typed: int = 2,
-               files: list[Path] | None = None) -> list[Site]:
+               files: list[Path] | None = None, site_keystrokes: int = 0) -> list[Site]:
     """Sites to type at: the first `lines_typed` lines of function bodies, cleared and
-    typed again, until `keystrokes` characters."""
+    typed again, until `keystrokes` characters; at most `site_keystrokes` at one site
+    (0: its whole text), so that a trace spreads over more functions."""
     from qwill.context.languages import language_for
 
     rng = random.Random(seed)
@@ -194,6 +198,8 @@ def make_trace(keystrokes: int, seed: int = 7, lines_typed: int = 2,
         if total >= keystrokes:
             break
         site.typed = site.typed[: keystrokes - total]
+        if site_keystrokes > 0:
+            site.typed = site.typed[:site_keystrokes]
         sites.append(site)
         total += len(site.typed)
     return sites
@@ -299,7 +305,7 @@ def _stats_dict(stats: Any) -> dict[str, int]:
 
 
 # -- Qwill over stdio -------------------------------------------------------------------
-async def run_qwill(sites: list[Site], model: str, lines_before: int, lines_after: int,
+async def run_qwill(sites: list[Site], model: str, lines_before: int | None, lines_after: int | None,
                     threads: int = 0, completion: dict[str, Any] | None = None,
                     context: dict[str, Any] | None = None) -> Result:
     res = Result("qwill")
@@ -324,7 +330,8 @@ async def run_qwill(sites: list[Site], model: str, lines_before: int, lines_afte
         capabilities=types.ClientCapabilities(text_document=types.TextDocumentClientCapabilities(
             inline_completion=types.InlineCompletionClientCapabilities())),
         initialization_options={"engine": {"model": model, **({"nThreads": threads} if threads else {})},
-                                "completion": {"linesBefore": lines_before, "linesAfter": lines_after,
+                                "completion": {**({"linesBefore": lines_before} if lines_before is not None else {}),
+                                               **({"linesAfter": lines_after} if lines_after is not None else {}),
                                                **(completion or {})},
                                 **({"context": context} if context else {})},
     ))
@@ -384,6 +391,7 @@ async def run_qwill(sites: list[Site], model: str, lines_before: int, lines_afte
                 res.record(n_site, n, shown, site.truth(n), source, dt, moved)
         client.text_document_did_close(types.DidCloseTextDocumentParams(
             text_document=types.TextDocumentIdentifier(uri=uri)))
+        print(f"  qwill: site {n_site + 1}/{len(sites)} typed", file=sys.stderr, flush=True)
     end_stats = _stats_dict(await client.protocol.send_request_async("qwill/completionStats", {}))
     res.stages = {k: v - start_stats.get(k, 0) for k, v in end_stats.items()}
     if client._server is not None:
@@ -484,6 +492,7 @@ def run_baseline(sites: list[Site], model_path: Path, threads: int, seed: int = 
                     # nothing when it is only whitespace
                     shown = content.rstrip("\n") if content.strip() else ""
                     res.record(n_site, n, shown, site.truth(n), "model", dt)
+            print(f"  peer: site {n_site + 1}/{len(sites)} typed", file=sys.stderr, flush=True)
         res.rss_mb = _rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -492,15 +501,9 @@ def run_baseline(sites: list[Site], model_path: Path, threads: int, seed: int = 
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for row in Path("/proc/cpuinfo").read_text().splitlines():
-            if row.startswith("model name"):
-                cpu = row.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores"
+    """The machine in one line (qwill.evaluation.runner.machine's facts)."""
+    m = eval_machine()
+    return f"{m['system']}, {m['cpu']}, {m['cores']} cores"
 
 
 def print_usefulness(ours: Result, base: Result | None) -> None:
@@ -528,14 +531,22 @@ def print_stages(stages: dict[str, int]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keystrokes", type=int, default=300)
+    ap.add_argument("--site-keystrokes", type=int, default=0, metavar="N",
+                    help="type at most N characters at one site, so the trace spreads over more "
+                         "functions (0: each site's whole text)")
     ap.add_argument("--source", "--files", action="append", metavar="PATH",
                     help="a file or directory of code to type into (repeatable; default: "
                          "standard-library modules)")
+    ap.add_argument("--sdist", metavar="NAME==VERSION",
+                    help="type into a PyPI sdist's package (fetched with pip download into "
+                         "benchmarks/.work/, as benchmarks.fim_quality --python-sdist does)")
     ap.add_argument("--seed", type=int, default=7, help="which sites are typed, and the peer's sampling seed")
     ap.add_argument("--model", default="default")
     ap.add_argument("--threads", type=int, default=0, help="llama.cpp threads for both (0: all cores)")
-    ap.add_argument("--lines-before", type=int, default=120)
-    ap.add_argument("--lines-after", type=int, default=40)
+    ap.add_argument("--lines-before", type=int, default=None,
+                    help="Qwill's completion.linesBefore (default: Qwill's own default)")
+    ap.add_argument("--lines-after", type=int, default=None,
+                    help="Qwill's completion.linesAfter (default: Qwill's own default)")
     ap.add_argument("--no-time-limits", action="store_true",
                     help="no time budget for either (Qwill completion.timeBudget 0, the peer without "
                          "t_max_*_ms): suggestions then do not depend on the machine's load")
@@ -552,8 +563,12 @@ def main(argv: list[str] | None = None) -> int:
 
     model_path = resolve_model(args.model)
     threads = args.threads or default_threads()
+    if args.sdist:
+        from benchmarks.fim_quality import sdist_corpus
+
+        args.source = [*(args.source or []), str(sdist_corpus(args.sdist))]
     files = source_files(args.source)
-    sites = make_trace(args.keystrokes, args.seed, files=files)
+    sites = make_trace(args.keystrokes, args.seed, files=files, site_keystrokes=args.site_keystrokes)
     if not sites:
         sys.exit("no function bodies to type into in the given sources")
     where = "stdlib files" if not args.source else "files of " + ", ".join(args.source)
