@@ -3,8 +3,9 @@
 struck through, the new text after it), Tab jumps there, Tab again applies it, Esc dismisses.
 
 The prediction comes from a scripted fake engine in its own slot (`nextEdit.model`): the same
-rename as tests/lsp/test_next_edit.py. The completion slot answers nothing, so no ghost text
-takes Tab (ghost text with the real model: test_vscode_real.py, with next edits on).
+rename as tests/lsp/test_next_edit.py. Inline completion (its own fake engine) is off but in
+the test of ghost text and a prediction shown together (ghost text with the real model:
+test_vscode_real.py, with next edits on).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ APPLIED = ANSWER.removesuffix("```")  # the rename's other uses done too
 def vscode_settings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     scripts = tmp_path_factory.mktemp("fake-engines")
     completion, next_edit = scripts / "completion.json", scripts / "next-edit.json"
-    completion.write_text(json.dumps({"responses": [], "default": ""}))
+    completion.write_text(json.dumps({"responses": [], "default": ", scale"}))
     next_edit.write_text(json.dumps({"responses": [], "default": ANSWER}))
     # typing `r` would open the word suggestion list (`radius`), which takes Tab while it is
-    # open, as it should; these tests are about the next edit, so the list stays on Ctrl+Space
+    # open, as it should; these tests are about the next edit, so the list stays on Ctrl+Space.
+    # Ghost text is off but in the test that turns it on (in the workspace's settings).
     return {"qwill.engine.model": f"fake:{completion}", "qwill.nextEdit.model": f"fake:{next_edit}",
-            "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"}}
+            "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
+            "qwill.completion.enabled": False}
 
 
 # What the active editor shows of a prediction: text struck through, and text drawn after
@@ -122,3 +125,15 @@ def test_typing_on_cancels_a_shown_next_edit(wb: Workbench) -> None:
     wb.type("x")
     wb.wait("the prediction gone", lambda: not decorations(wb)["struck"])
     assert wb.save(path).splitlines()[3] == "def area(rx):"
+
+
+def test_tab_accepts_ghost_text_first_when_both_are_shown(wb: Workbench) -> None:
+    with wb.server.settings("Workspace", **{"qwill.completion.enabled": True}):
+        path = rename(wb, "ring.py")
+        assert wb.wait_ghost_text(60) == ", scale"
+        wait_shown(wb)
+        wb.press("Tab")
+        wb.wait("the ghost text in the buffer", lambda: wb.ghost_text() is None)
+        lines = wb.save(path).splitlines()
+    assert lines[3] == "def area(r, scale):"
+    assert lines[5] == "    return math.pi * radius * radius"  # the prediction left alone
