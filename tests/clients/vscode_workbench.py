@@ -51,6 +51,9 @@ USER_SETTINGS: dict[str, Any] = {
     "workbench.secondarySideBar.defaultVisibility": "hidden",
     "window.commandCenter": False,
     "git.enabled": False,
+    # the sticky-scroll header lies over the first lines once the editor scrolls by one,
+    # and took the clicks meant for the light bulb there
+    "editor.stickyScroll.enabled": False,
 }
 
 
