@@ -21,7 +21,7 @@ from .context.document import DocumentStore
 from .context.provider import ContextProvider
 from .context.syntax import SyntaxStore
 from .context.workspace_index import WorkspaceIndex
-from .engine.base import Engine
+from .engine.base import Engine, is_small_model
 from .engine.loader import load_engine
 from .engine.resolve import ProgressFn
 from .engine.slot import EngineSlot, ModelState, ModelStatus, StatusListener
@@ -142,7 +142,7 @@ class Session:
                                    caveat=_completion_caveat)
         engine = self.engine.worker.engine
         # context for completion prompts follows the completion model's size (context.smallModels)
-        self.context.model_parameters = engine.info.parameters if engine is not None else 0
+        self.context.small_model = engine is not None and is_small_model(engine.info.parameters)
         await self._load_agent_engine(settings, progress, changed_only)
         await self._load_next_edit_engine(settings, progress, changed_only)
         return self.status

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ContextSettings
-from ..engine.base import is_small_model
 from .document import AppliedEdit, DocumentStore, TextDocument
 from .edit_history import EditHistory
 from .languages import language_for
@@ -139,8 +138,9 @@ class ContextProvider:
         self._indexed: dict[str, tuple[int, float]] = {}  # uri -> (tree version, when)
         self._selection: dict[str, _Selection] = {}
         self._explain: dict[str, ContextResult] = {}
-        # the completion model's size (Session sets it when the model loads; 0: unknown)
-        self.model_parameters = 0
+        # whether the completion model is small (Session sets it when the model loads, by the
+        # engine's rule; context is plain data below the engine and does not import it)
+        self.small_model = False
         documents.listeners.append(self._on_change)
         documents.close_listeners.append(self._on_close)
 
@@ -209,7 +209,7 @@ class ContextProvider:
         s = self.settings
         if not s.enabled or s.token_budget <= 0:
             return ContextResult(budget=s.token_budget)
-        if is_small_model(self.model_parameters) and not s.small_models:
+        if self.small_model and not s.small_models:
             result = ContextResult(budget=s.token_budget, note=(
                 "context is off for models under 3B parameters; context.smallModels turns it on"))
             if record:
