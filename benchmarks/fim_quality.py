@@ -75,7 +75,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 COMPLETION: dict[str, dict[str, Any]] = {
     "wide": {"linesBefore": 256, "windowTokens": 3072},
 }
-CONFIGS["wide"] = {}  # Qwill's defaults with a window as long as the peer's before the cursor
+CONFIGS["wide"] = {}  # 256 lines before / 3,072 window tokens for every request: the window an invoked completion gets
 # llama.vim's request: 256 lines before the cursor's line, 64 after it, 128 tokens
 PEER_LINES_BEFORE, PEER_LINES_AFTER, PEER_MAX_TOKENS = 256, 64, 128
 PEER_PREFIX_TOKENS, PEER_SUFFIX_TOKENS = 1536, 510

@@ -191,6 +191,15 @@ class CompletionSettings(_Section):
         description="Most tokens of the document around the cursor in the prompt (about 3/4 before, "
         "1/4 after); linesBefore/linesAfter cap it by lines.",
     )
+    invoked_lines_before: int = Field(
+        256, ge=0, le=10_000,
+        description="Lines before the cursor for a completion you invoke explicitly (measured: a longer "
+        "window helps a fill-in-the-middle answer, and hurt while typing).",
+    )
+    invoked_window_tokens: int = Field(
+        3072, ge=64, le=262_144,
+        description="Most tokens of the document around the cursor for a completion you invoke explicitly.",
+    )
     time_budget: float = Field(
         0.5, ge=0.0, le=60.0,
         description="Seconds of generation allowed after the first line of an automatic "
@@ -234,8 +243,8 @@ class ContextSettings(_Section):
     small_models: bool = Field(
         False,
         description="Add context for completion models under 3B parameters too. Off by default: on the "
-        "default 0.5B model the context sources lowered typing-trace agreement and fill-in-the-middle "
-        "exact match (README, Benchmarks); larger models get it.",
+        "default 0.5B model the context sources lowered typing-trace agreement (README, Benchmarks); "
+        "larger models get it.",
     )
     index_workspace: bool = Field(
         True, description="Index the workspace folders' definitions in the background (with `$/progress`)."

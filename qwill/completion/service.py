@@ -166,8 +166,13 @@ class CompletionService:
     def model_calls(self) -> int:
         return self.counters.model_calls
 
-    def _limits(self) -> PlannerLimits:
+    def _limits(self, invoked: bool = False) -> PlannerLimits:
         s = self.settings
+        if invoked:
+            # an explicit request waits for its answer: the longer window it gets is evaluated
+            # once, and the keystrokes after it keep using that anchor
+            return PlannerLimits(max(s.lines_before, s.invoked_lines_before), s.lines_after,
+                                 max(s.window_tokens, s.invoked_window_tokens))
         return PlannerLimits(s.lines_before, s.lines_after, s.window_tokens)
 
     def cancel_document(self, uri: str, reason: str = "superseded") -> None:
@@ -323,7 +328,12 @@ class CompletionService:
         """Reuse the document's anchor or make a new one (stored unless `commit` is off,
         as for speculation, which must not move the anchor the user's next keystroke uses)."""
         previous = self._anchors.get(req.uri)
-        p = plan(req.uri, req.text, req.offset, previous[0] if previous else None, self._limits())
+        limits = self._limits(req.invoked)
+        anchor = previous[0] if previous else None
+        if req.invoked and anchor is not None and anchor.window_start > new_anchor(
+                req.uri, req.text, anchor.at, limits).window_start:
+            anchor = None  # anchored for typing: an explicit request sees the longer window
+        p = plan(req.uri, req.text, req.offset, anchor, limits)
         if p.reanchored:
             context = self._context(req, p.window(req.offset))
             if commit:

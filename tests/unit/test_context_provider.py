@@ -103,14 +103,20 @@ def test_unknown_language_still_gets_text_sources_and_no_error(tmp_path: Path) -
     assert {f.path for f in result.files} <= {"geometry.py"}
 
 
+async def indexed_session(root: Path, engine: FakeEngine) -> Session:
+    """A session on `engine` with the workspace at `root` indexed."""
+    session = Session(parse_settings({"context": {"tokenBudget": 400}}).settings,
+                      engine_factory=lambda settings, progress: engine)
+    await session.load_model()
+    session.context.index_roots([root])
+    return session
+
+
 async def test_session_puts_cross_file_definitions_into_the_prompt(tmp_path: Path) -> None:
     root = workspace(tmp_path)
     engine = FakeEngine(["0, 1)"])
-    session = Session(parse_settings({"context": {"tokenBudget": 400}}).settings,
-                      engine_factory=lambda settings, progress: engine)
+    session = await indexed_session(root, engine)
     try:
-        await session.load_model()
-        session.context.index_roots([root])
         uri = (root / "app.py").as_uri()
         session.documents.open(uri, APP, 1, "python")
         req = CompletionRequest(uri=uri, text=APP, offset=len(APP), path=str(root / "app.py"),
@@ -142,11 +148,8 @@ async def test_context_follows_the_model_size(tmp_path: Path) -> None:
     root = workspace(tmp_path)
     engine = FakeEngine(["0, 1)", "0, 1)", "0, 1)"])
     engine.info.parameters = 494_000_000  # Qwen2.5-Coder-0.5B
-    session = Session(parse_settings({"context": {"tokenBudget": 400}}).settings,
-                      engine_factory=lambda settings, progress: engine)
+    session = await indexed_session(root, engine)
     try:
-        await session.load_model()
-        session.context.index_roots([root])
         uri = (root / "app.py").as_uri()
 
         async def prompt_for(text: str, version: int) -> str:
