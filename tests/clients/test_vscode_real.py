@@ -155,3 +155,37 @@ def test_a_killed_server_is_restarted_by_the_extension(wb: Workbench) -> None:
     wb.go_to(3, 11)
     wb.type(" ")
     assert wb.wait_ghost_text().strip()
+
+
+def test_next_edit_from_the_model_is_applied_with_tab_tab(wb: Workbench) -> None:
+    """A rename typed over a parameter: the default model's next edit is shown where it goes,
+    Tab jumps there, Tab again applies it. The 0.5B model gets the rest of this rename (as in
+    tests/model/test_next_edit_model.py; the prompt names the file relative to the workspace,
+    so with greedy decoding the answer is the same on every machine)."""
+    from .test_vscode_nextedit import decorations
+
+    path = write(wb, "greet.py", '''
+        def greet(name):
+            message = "Hello, " + name
+            print(message)
+            return message
+        ''')
+    # ghost text and the word list would take Tab first; this test is about the next edit
+    with wb.server.settings("Workspace", **{"qwill.completion.enabled": False,
+                                            "editor.quickSuggestions": {"other": "off", "comments": "off",
+                                                                        "strings": "off"}}):
+        wb.open_file("greet.py")
+        wb.go_to(1, 11)
+        wb.press("Shift+Control+ArrowRight")  # selects `name`
+        wb.type("person")
+        renamed = path.read_text().replace("def greet(name)", "def greet(person)")
+        shown = wb.wait("the model's next edit shown",
+                        lambda: (d if (d := decorations(wb))["struck"] or d["added"] else None), timeout=600)
+        lines = {line for line, _ in shown["struck"] + shown["added"]}
+        wb.press("Tab")
+        wb.wait("the cursor at the next edit", lambda: (c := wb.cursor()) is not None and c[0] - 1 in lines)
+        wb.press("Tab")
+        wb.wait("the prediction applied", lambda: not decorations(wb)["struck"] and not decorations(wb)["added"])
+        saved = wb.save(path)
+    assert shown["struck"] == [[1, "name"]] and shown["added"] == [[1, "person"]], shown
+    assert saved == renamed.replace('"Hello, " + name', '"Hello, " + person'), saved
