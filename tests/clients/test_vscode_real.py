@@ -3,13 +3,16 @@ the real `qwill serve` from this checkout and the real default model, driven fro
 chromium as a user drives it: keys, the light bulb, the command palette.
 
 One VS Code serves the module (its start and the model load are the slow part); each test
-works in files of its own. The status bar test reads what the item showed since the page
+works in files of its own. The agent test gives the agent a model of its own, set in the
+editor: a scripted OpenAI-compatible server (tests/remote_peer.py) whose answers are tool
+calls, so what the refactor preview shows and what Apply writes are known. The status bar test reads what the item showed since the page
 loaded, so it holds in any order.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import signal
 import textwrap
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from ..remote_peer import Peer, chat_answer, openai_models, sequence
 from .vscode_workbench import Workbench
 
 pytestmark = [pytest.mark.clients, pytest.mark.model]
@@ -189,3 +193,61 @@ def test_next_edit_from_the_model_is_applied_with_tab_tab(wb: Workbench) -> None
         saved = wb.save(path)
     assert shown["struck"] == [[1, "name"]] and shown["added"] == [[1, "person"]], shown
     assert saved == renamed.replace('"Hello, " + name', '"Hello, " + person'), saved
+
+
+AGENT_TASK = "In shapes.py, replace 3.14 with math.pi and import math"
+SHAPES = "def area(r):\n    return 3.14 * r * r\n"
+SHAPES_AFTER = "import math\n\n\ndef area(r):\n    return math.pi * r * r\n"
+
+
+def test_an_agent_task_is_reviewed_in_the_refactor_preview_and_applied(wb: Workbench) -> None:
+    path = write(wb, "shapes.py", SHAPES)
+    peer = Peer()
+    peer.route("GET", "/v1/models", openai_models("scripted-coder"))
+    peer.route("POST", "/v1/chat/completions", sequence(
+        chat_answer(("edit_file", {"path": "shapes.py", "old_text": SHAPES, "new_text": SHAPES_AFTER})),
+        chat_answer(("finish", {"summary": "shapes.py uses math.pi"}))))
+    servers = wb.server.qwill_servers()
+    seen = len(wb.status_history())
+    try:
+        # an agent setting changed in the editor: the agent's engine is loaded again, now the peer
+        with wb.server.settings("Workspace", **{"qwill.agentEngine.backend": "openai",
+                                                "qwill.agentEngine.url": peer.url}):
+            wb.wait("the agent engine loaded from the new settings", lambda: peer.requests_to("/v1/models"), timeout=120)
+            wb.wait("the reload finished", lambda: (s := wb.status()) is not None and len(wb.status_history()) > seen
+                    and s["label"].startswith("Qwill ready"), timeout=300)
+            assert wb.server.qwill_servers() == servers  # a reload in the same server, not a restart
+            wb.run_command("Qwill: Run Agent Task…")
+            wb.quick_input(AGENT_TASK)
+            apply = '.bulk-edit-panel .buttons .monaco-button:has-text("Apply")'
+            wb.locator(apply, "waitFor", {"state": "visible"}, timeout=300)
+            rows = wb.wait("the edit in the preview's tree", lambda: (r := wb.evaluate(
+                "[...document.querySelectorAll('.bulk-edit-panel .monaco-list-row')].map((e) => e.textContent)"))
+                and any("math.pi" in row for row in r) and r)
+            assert "shapes.py" in rows[0], rows
+            assert path.read_text() == SHAPES  # shown for review, not applied yet
+            # the agent's edits need confirmation: they come unticked; tick the file, then Apply
+            checkbox = '.bulk-edit-panel .monaco-list-row [role="checkbox"]'
+            ticked = (f"[...document.querySelectorAll('{checkbox}')].map((c) => c.checked ?? "
+                      "(c.getAttribute('aria-checked') === 'true'))")
+            states = wb.evaluate(ticked)
+            row = wb.evaluate("document.querySelector('.bulk-edit-panel .monaco-list-row')?.outerHTML ?? ''")
+            assert states and not any(states), (states, row)
+            wb.locator(checkbox, "click", nth=0)
+            wb.wait("every edit ticked", lambda: all(wb.evaluate(ticked)))
+            wb.screenshot("agent-refactor-preview")
+            wb.locator(apply, "click")
+            # applied to the buffer as VS Code applies a refactoring; saved as the user saves
+            wb.wait("the reviewed edit in the editor", lambda: wb.editor_lines() == SHAPES_AFTER.split("\n"),
+                    timeout=60)
+            note = wb.wait_notification("Qwill agent done", timeout=120)
+            assert note["message"].startswith("Qwill agent done: 2 steps, 1 applied, 0 rejected"), note
+            (first, second) = peer.requests_to("/v1/chat/completions")
+            assert AGENT_TASK in json.dumps(first.body["messages"])
+            assert any(t["function"]["name"] == "edit_file" for t in first.body["tools"])
+            # the second turn carries the edit's result: applied after the review
+            assert "(applied)" in json.dumps(second.body["messages"][-1]), second.body["messages"][-1]
+            assert wb.save(path) == SHAPES_AFTER
+    finally:
+        peer.close()
+    assert path.read_text() == SHAPES_AFTER
