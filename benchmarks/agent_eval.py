@@ -322,7 +322,7 @@ def summarize(results: list[TaskResult]) -> dict[str, Any]:
     }
 
 
-def machine() -> str:
+def machine(when: str = "start") -> str:
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -331,7 +331,7 @@ def machine() -> str:
                 break
     load = ""
     with contextlib.suppress(OSError):
-        load = f", load average {Path('/proc/loadavg').read_text().split()[0]} at the start"
+        load = f", load average {Path('/proc/loadavg').read_text().split()[0]} at the {when}"
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}{load}"
 
 
@@ -425,7 +425,7 @@ def report(results: list[TaskResult], args: argparse.Namespace, start_machine: s
     if args.json:
         planned = len(load_tasks(args.tasks)) * len(args.systems) + (1 if args.lsp else 0)
         Path(args.json).write_text(json.dumps({"model": args.model, "machine": start_machine,
-                                               "machine_at_end": machine(), "args": vars(args),
+                                               "machine_at_end": machine("end"), "args": vars(args),
                                                "complete": len(results) >= planned, "summary": summaries,
                                                "tasks": [asdict(r) for r in results]}, indent=2))
     return summaries
