@@ -196,6 +196,11 @@ class CompletionSettings(_Section):
         description="Lines before the cursor for a completion you invoke explicitly (measured: a longer "
         "window helps a fill-in-the-middle answer, and hurt while typing).",
     )
+    invoked_lines_after: int = Field(
+        64, ge=0, le=10_000,
+        description="Lines after the cursor for a completion you invoke explicitly (measured: with 15 the "
+        "model's answer missed what the code below says; 64, llama.vim's, matched the window-only peer).",
+    )
     invoked_window_tokens: int = Field(
         3072, ge=64, le=262_144,
         description="Most tokens of the document around the cursor for a completion you invoke explicitly.",

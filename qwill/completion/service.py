@@ -171,7 +171,8 @@ class CompletionService:
         if invoked:
             # an explicit request waits for its answer: the longer window it gets is evaluated
             # once, and the keystrokes after it keep using that anchor
-            return PlannerLimits(max(s.lines_before, s.invoked_lines_before), s.lines_after,
+            return PlannerLimits(max(s.lines_before, s.invoked_lines_before),
+                                 max(s.lines_after, s.invoked_lines_after),
                                  max(s.window_tokens, s.invoked_window_tokens))
         return PlannerLimits(s.lines_before, s.lines_after, s.window_tokens)
 

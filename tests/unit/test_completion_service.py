@@ -283,18 +283,21 @@ async def test_counters_count_superseded_generations_and_typed_middles(worker: E
 
 
 async def test_an_invoked_completion_sees_the_longer_window(worker: EngineWorker) -> None:
-    """Typing is anchored on completion.linesBefore; asking explicitly re-anchors on
-    completion.invokedLinesBefore (a better fill-in-the-middle answer), and the keystrokes
-    after it keep that anchor."""
+    """Typing is anchored on completion.linesBefore/linesAfter; asking explicitly re-anchors on
+    completion.invokedLinesBefore/invokedLinesAfter (a better fill-in-the-middle answer), and the
+    keystrokes after it keep that anchor."""
     body = "".join(f"x{i} = {i}\n" for i in range(300))
-    text = body + "def f():\n    \n"
-    at = len(text) - 1
+    below = "".join(f"y{i} = {i}\n" for i in range(100))
+    text = body + "def f():\n    \n" + below
+    at = len(body) + len("def f():\n    ")
     service, engine = make(worker, "return 1", "eturn 1", "turn 1")
     await service.complete(req(text, at))
     assert "x250 = 250" in engine.history[-1].prompt and "x150 = 150" not in engine.history[-1].prompt
+    assert "y5 = 5" in engine.history[-1].prompt and "y40 = 40" not in engine.history[-1].prompt
     one = text[:at] + "x" + text[at:]
     await service.complete(req(one, at + 1, invoked=True))
     assert "x50 = 50" in engine.history[-1].prompt
+    assert "y40 = 40" in engine.history[-1].prompt and "y90 = 90" not in engine.history[-1].prompt
     assert service.counters.reanchors == 2
     two = one[:at + 1] + "y" + one[at + 1:]
     await service.complete(req(two, at + 2))
