@@ -412,14 +412,10 @@ def test_next_edit_model_gets_its_own_engine_and_empty_shares_the_completion_one
     from qwill.config import parse_settings
     from qwill.session import Session
 
+    from .test_session import counting_factories
+
     made: list[str] = []
-
-    def factory(name: str):
-        def make(settings, progress):
-            made.append(name)
-            return FakeEngine()
-        return make
-
+    factory = counting_factories(made)
     shared = Session(engine_factory=factory("completion"), next_edit_engine_factory=factory("next-edit"))
     asyncio.run(shared.load_model())
     assert shared.next_edit_engine is shared.engine and made == ["completion"]

@@ -60,15 +60,20 @@ async def test_a_model_without_fim_loads_with_completion_off() -> None:
         session.close()
 
 
-async def test_a_settings_change_reloads_only_the_engines_whose_settings_changed() -> None:
-    loads: list[str] = []
-
+def counting_factories(loads: list[str]):
+    """`factory(name)`: an engine factory that makes a FakeEngine and records `name` in `loads`
+    each time it is called, to tell which engines a session loaded."""
     def factory(name: str):
         def make(settings, progress):
             loads.append(name)
             return FakeEngine()
         return make
+    return factory
 
+
+async def test_a_settings_change_reloads_only_the_engines_whose_settings_changed() -> None:
+    loads: list[str] = []
+    factory = counting_factories(loads)
     session = Session(engine_factory=factory("completion"), agent_engine_factory=factory("agent"))
     try:
         await session.load_model()
