@@ -8,6 +8,7 @@ code-action form, the inline-completion item, the counters and bad input.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,6 +50,15 @@ def _rename(editor: Editor, uri: str) -> None:
             text="r")]))
 
 
+def _open_renamed(client: Any, tmp_path: Path) -> tuple[Editor, str]:
+    """geo.py opened with SOURCE and `radius` renamed in the signature: the edit to follow."""
+    editor = Editor(client)
+    uri = (tmp_path / "geo.py").as_uri()
+    editor.open(uri, SOURCE)
+    _rename(editor, uri)
+    return editor, uri
+
+
 async def _next_edit(client: Any, uri: str, line: int, character: int) -> dict[str, Any]:
     result = await client.protocol.send_request_async(
         "qwill/nextEdit", {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
@@ -80,10 +90,7 @@ def _parses(text: str) -> bool:
 
 async def test_a_rename_gets_its_next_edit_and_one_apply_lands_it(fake_script, tmp_path) -> None:
     async with lsp_session(fake_script([ANSWER])) as (client, _):
-        editor = Editor(client)
-        uri = (tmp_path / "geo.py").as_uri()
-        editor.open(uri, SOURCE)
-        _rename(editor, uri)
+        editor, uri = _open_renamed(client, tmp_path)
         result = await _next_edit(client, uri, 3, 10)
         assert result["id"], result
         assert result["version"] == editor.docs[uri].version
@@ -114,10 +121,7 @@ async def test_a_rename_gets_its_next_edit_and_one_apply_lands_it(fake_script, t
 
 async def test_a_rejected_prediction_says_why_and_changes_nothing(fake_script, tmp_path) -> None:
     async with lsp_session(fake_script([SOURCE + "```", "Sure! I changed it.\n```\nDone."])) as (client, _):
-        editor = Editor(client)
-        uri = (tmp_path / "geo.py").as_uri()
-        editor.open(uri, SOURCE)
-        _rename(editor, uri)
+        editor, uri = _open_renamed(client, tmp_path)
         undo = await _next_edit(client, uri, 3, 10)
         assert undo["id"] is None and undo["edits"] == []
         assert "undoes your last edit" in undo["reason"]
@@ -155,10 +159,7 @@ async def test_a_same_line_insertion_at_the_cursor_is_also_ghost_text(fake_scrip
 async def test_the_next_keystroke_cancels_a_running_prediction(fake_script, tmp_path) -> None:
     slow = " ".join(["word"] * 400)
     async with lsp_session(fake_script([slow], delay=0.02)) as (client, _):
-        editor = Editor(client)
-        uri = (tmp_path / "geo.py").as_uri()
-        editor.open(uri, SOURCE)
-        _rename(editor, uri)
+        editor, uri = _open_renamed(client, tmp_path)
         pending = asyncio.ensure_future(_next_edit(client, uri, 3, 10))
         await asyncio.sleep(0.5)
         editor.type(uri, 9, 4, "#")

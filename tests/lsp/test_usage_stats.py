@@ -13,8 +13,7 @@ import pytest
 from lsprotocol import types
 
 from .conftest import lsp_session
-from .test_code_actions import Editor
-from .test_next_edit import ANSWER, SOURCE, _next_edit, _rename
+from .test_next_edit import ANSWER, _next_edit, _open_renamed
 
 
 async def _inline(client: Any, uri: str, line: int, character: int) -> types.InlineCompletionList:
@@ -29,10 +28,7 @@ async def _session(fake_script: Any, tmp_path: Path, outcome: str) -> None:
     """One editor session: a next edit shown and then `outcome`, one inline suggestion shown
     and accepted (the item's command, as VS Code runs it)."""
     async with lsp_session(fake_script([ANSWER], default="print(area(3))")) as (client, _):
-        editor = Editor(client)
-        uri = (tmp_path / "geo.py").as_uri()
-        editor.open(uri, SOURCE)
-        _rename(editor, uri)
+        _, uri = _open_renamed(client, tmp_path)
         result = await _next_edit(client, uri, 3, 10)
         assert result["id"], result
         client.protocol.notify("qwill/nextEdit/shown", {"id": result["id"]})
