@@ -1,11 +1,13 @@
 """The in-process llama.cpp engine (llama-cpp-python).
 
 Only the EngineWorker's thread calls into this class. It keeps the token ids
-that are currently in the KV cache and re-evaluates only what differs from the
-previous prompt (the longest common prefix); finer planning (keeping a cached
-suffix, shifting) lives in completion/, which lays out prompts so that typing
-appends. Prompt evaluation is chunked so that a cancel lands between chunks,
-and generation checks the cancel token before every token.
+that are in the KV cache, one cached prompt per request slot (completion,
+next-edit, actions, agent: each in its own sequence, kv_sequences.py), and
+re-evaluates only what differs from that slot's previous prompt (the longest
+common prefix); finer planning (keeping a cached suffix, shifting) lives in
+completion/, which lays out prompts so that typing appends. Prompt evaluation is
+chunked so that a cancel lands between chunks, and generation checks the cancel
+token before every token.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .base import CancelToken, EngineError, GenerationRequest, GenerationStats, 
 from .chat import chat_format_from_metadata
 from .fim import find_template
 from .gguf_reader import GGUFHeader
+from .kv_sequences import CachedSequence, SequenceTable
 from .placement import LoadReport, load_hooks
 from .stops import StopMatcher
 
@@ -33,13 +36,19 @@ log = logging.getLogger(__name__)
 
 # Prompt tokens evaluated between two looks at the cancel token.
 _CANCEL_CHUNK = 128
-# A second sequence where cached runs wait while tokens are inserted before them.
-_SCRATCH_SEQ = 1
+# Prompts cached at once, each in its own sequence (0..n-1): the completion slot and the
+# two most recently used others (next-edit, actions, agent). In the unified KV cache they
+# share the context's cells, so a sequence costs no memory of its own (but recurrent state,
+# which memory_plan counts per sequence).
+CACHED_SEQUENCES = 3
+# One more sequence where cached runs wait while tokens are inserted before them.
+_SCRATCH_SEQ = CACHED_SEQUENCES
+CONTEXT_SEQUENCES = CACHED_SEQUENCES + 1
 
 
 @contextlib.contextmanager
-def _two_sequences(llama_cpp: Any) -> Iterator[None]:
-    """Create contexts with a unified KV cache for two sequences.
+def _sequences(llama_cpp: Any, n_seq_max: int = CONTEXT_SEQUENCES) -> Iterator[None]:
+    """Create contexts with a unified KV cache (n_ctx cells in all) for `n_seq_max` sequences.
 
     llama-cpp-python's Llama does not expose n_seq_max; it builds its context from
     llama_context_default_params(), which we extend for the duration of the load.
@@ -49,7 +58,7 @@ def _two_sequences(llama_cpp: Any) -> Iterator[None]:
 
     def params() -> Any:
         p = original()
-        p.n_seq_max = 2
+        p.n_seq_max = n_seq_max
         p.kv_unified = True
         return p
 
@@ -140,7 +149,7 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 class LlamaEngine:
-    """A GGUF model loaded into llama.cpp, one sequence, prefix-reusing."""
+    """A GGUF model loaded into llama.cpp, one cached prompt per slot, prefix-reusing."""
 
     # prompts evaluated ahead of time stay in this engine's KV cache (see warm-up)
     local_kv_cache = True
@@ -176,7 +185,7 @@ class LlamaEngine:
         # what llama.cpp allocated and logged; holds the override array for the model's lifetime
         self.load_report = LoadReport()
         try:
-            with _two_sequences(llama_cpp), (contextlib.nullcontext() if verbose else _quiet_stderr()), \
+            with _sequences(llama_cpp), (contextlib.nullcontext() if verbose else _quiet_stderr()), \
                     load_hooks(llama_cpp, options.cpu_tensor_patterns, verbose=verbose,
                                report=self.load_report,
                                extra_buffers=use_extra_buffers(llama_cpp, options.extra_buffers)):
@@ -189,12 +198,15 @@ class LlamaEngine:
                 "smaller model"
             ) from None
         self._llama_cpp = llama_cpp
-        self.cached: list[int] = []
         self._piece_index: token_healing.PieceIndex | None = None
         # Shortest run of cached tokens worth moving instead of re-evaluating.
         self.min_reuse = 32
         self.can_shift = bool(llama_cpp.llama_memory_can_shift(self._memory()))
         self.n_ctx = self.llm.n_ctx()
+        # the cached prompts, within the cells a single prompt may use (see generate)
+        self.sequences = SequenceTable(range(CACHED_SEQUENCES), cells=self.n_ctx - 1)
+        # cells of the sequence being prepared that wait in the scratch sequence
+        self._scratch_cells = 0
         self.info = ModelInfo(
             name=header.name,
             path=str(path),
@@ -223,43 +235,64 @@ class LlamaEngine:
         return bool(self._llama_cpp.llama_vocab_is_eog(vocab, token))
 
     # -- KV cache --------------------------------------------------------------
-    # `self.cached[p]` is the token whose K/V sit at position p of sequence 0.
+    # `seq.tokens[p]` is the token whose K/V sit at position p of sequence `seq.seq_id`.
+    # llama-cpp-python's `n_tokens` follows the sequence of the request in progress (nothing
+    # of llama-cpp-python that reads it runs here: sampling reads the last decode's logits).
     def _memory(self) -> Any:
         return self._llama_cpp.llama_get_memory(self.llm._ctx.ctx)
 
-    def _truncate_cache(self, keep: int) -> None:
-        """Drop everything after the first `keep` cached tokens."""
-        if keep < len(self.cached):
-            self._llama_cpp.llama_memory_seq_rm(self._memory(), 0, keep, -1)
-            del self.cached[keep:]
+    def _sequence(self, slot: str) -> CachedSequence:
+        """The cached sequence of `slot`, giving up the least recently used one if needed."""
+        seq, dropped = self.sequences.acquire(slot)
+        for old in dropped:
+            self._llama_cpp.llama_memory_seq_rm(self._memory(), old.seq_id, -1, -1)
+        return seq
+
+    def _make_room(self, seq: CachedSequence, needed: int) -> None:
+        """Evict other slots' sequences until `seq` can hold `needed` cells (unified cache)."""
+        for old in self.sequences.evictions(seq, needed):
+            log.debug("KV cache: evicting the %s prompt (%d tokens) for the %s one",
+                      old.slot, len(old.tokens), seq.slot)
+            self._llama_cpp.llama_memory_seq_rm(self._memory(), old.seq_id, -1, -1)
+            self.sequences.drop(old)
+
+    def _truncate_cache(self, seq: CachedSequence, keep: int) -> None:
+        """Drop everything after the first `keep` cached tokens of `seq`."""
+        if keep < len(seq.tokens):
+            self._llama_cpp.llama_memory_seq_rm(self._memory(), seq.seq_id, keep, -1)
+            del seq.tokens[keep:]
         self.llm.n_tokens = keep
 
-    def _decode_at(self, tokens: list[int], pos: int, cancel: CancelToken) -> int:
-        """Decode `tokens` at positions pos.. without touching other cells.
+    def _decode_at(self, seq: CachedSequence, tokens: list[int], pos: int, cancel: CancelToken) -> int:
+        """Decode `tokens` into `seq` at positions pos.. without touching its other cells.
 
         Returns how many were decoded (fewer when cancelled between chunks).
         """
         step = min(_CANCEL_CHUNK, self.options.batch_size)
         done = 0
+        batch = self.llm._batch
         while done < len(tokens):
             if cancel.cancelled:
                 break
             chunk = tokens[done:done + step]
-            self.llm._batch.set_batch(batch=chunk, n_past=pos + done, logits_all=False)
-            self.llm._ctx.decode(self.llm._batch)
+            self._make_room(seq, pos + done + len(chunk) + self._scratch_cells)
+            batch.set_batch(batch=chunk, n_past=pos + done, logits_all=False)
+            if seq.seq_id != 0:  # set_batch writes sequence 0
+                for t in range(len(chunk)):
+                    batch.batch.seq_id[t][0] = seq.seq_id
+            self.llm._ctx.decode(batch)
             done += len(chunk)
         return done
 
-    def _find_reuse(self, tokens: list[int], common: int) -> tuple[int, int, int] | None:
-        """A run of cached tokens (after the common prefix) that reappears later in
+    def _find_reuse(self, cached: list[int], tokens: list[int], common: int) -> tuple[int, int, int] | None:
+        """A run of `cached` tokens (after the common prefix) that reappears later in
         the new prompt: (cache index, prompt index, length), or None."""
         k = 8
-        if len(self.cached) - common < self.min_reuse or len(tokens) - common < self.min_reuse:
+        if len(cached) - common < self.min_reuse or len(tokens) - common < self.min_reuse:
             return None
         grams: dict[tuple[int, ...], int] = {}
         for j in range(common, len(tokens) - k + 1):
             grams.setdefault(tuple(tokens[j:j + k]), j)
-        cached = self.cached
         i = common
         while i <= len(cached) - k:
             found = grams.get(tuple(cached[i:i + k]))
@@ -278,9 +311,9 @@ class LlamaEngine:
             i += 1
         return None
 
-    def _prepare(self, tokens: list[int], cancel: CancelToken, stats: GenerationStats,
+    def _prepare(self, seq: CachedSequence, tokens: list[int], cancel: CancelToken, stats: GenerationStats,
                  *, shift: bool = False) -> bool:
-        """Make the KV cache hold `tokens`, evaluating as few as possible.
+        """Make sequence `seq` of the KV cache hold `tokens`, evaluating as few as possible.
 
         Reuses the longest common prefix and, with `shift`, one later run of cached
         tokens that the new prompt still contains (typically the FIM suffix after
@@ -288,49 +321,55 @@ class LlamaEngine:
         evaluated again (an approximation: see GenerationRequest.kv_shift). False
         when cancelled (the cache stays consistent).
         """
+        cached = seq.tokens
         common = 0
-        for a, b in zip(self.cached, tokens, strict=False):
+        for a, b in zip(cached, tokens, strict=False):
             if a != b:
                 break
             common += 1
         if common == len(tokens):
             common -= 1  # the last prompt token is evaluated again for fresh logits
-        reuse = (self._find_reuse(tokens, common)
+        reuse = (self._find_reuse(cached, tokens, common)
                  if shift and self.can_shift and self.min_reuse > 0 else None)
         if reuse is None:
-            self._truncate_cache(common)
-            done = self._decode_at(tokens[common:], common, cancel)
+            self._truncate_cache(seq, common)
+            done = self._decode_at(seq, tokens[common:], common, cancel)
             stats.prompt_eval_tokens = done  # what was evaluated, also when cancelled part-way
-            self.cached.extend(tokens[common:common + done])
-            self.llm.n_tokens = len(self.cached)
+            cached.extend(tokens[common:common + done])
+            self.llm.n_tokens = len(cached)
             return done == len(tokens) - common
         i, j, m = reuse
         mem = self._memory()
         lib = self._llama_cpp
+        s = seq.seq_id
         # llama.cpp only decodes at the end of a sequence, so the run waits in the
         # scratch sequence while the inserted tokens are decoded, then comes back.
-        lib.llama_memory_seq_rm(mem, 0, i + m, -1)
+        lib.llama_memory_seq_rm(mem, s, i + m, -1)
         lib.llama_memory_seq_rm(mem, _SCRATCH_SEQ, -1, -1)
-        lib.llama_memory_seq_cp(mem, 0, _SCRATCH_SEQ, i, i + m)
-        lib.llama_memory_seq_rm(mem, 0, common, -1)
+        lib.llama_memory_seq_cp(mem, s, _SCRATCH_SEQ, i, i + m)
+        lib.llama_memory_seq_rm(mem, s, common, -1)
         if j != i:
             lib.llama_memory_seq_add(mem, _SCRATCH_SEQ, i, i + m, j - i)
         stats.shifted_tokens = m
-        del self.cached[common:]
-        done = self._decode_at(tokens[common:j], common, cancel)
+        del cached[common:]
+        self._scratch_cells = m  # the run's cells count as this sequence's while they wait
+        try:
+            done = self._decode_at(seq, tokens[common:j], common, cancel)
+        finally:
+            self._scratch_cells = 0
         stats.prompt_eval_tokens = done
-        self.cached.extend(tokens[common:common + done])
+        cached.extend(tokens[common:common + done])
         if done < j - common:
             lib.llama_memory_seq_rm(mem, _SCRATCH_SEQ, -1, -1)
-            self.llm.n_tokens = len(self.cached)
+            self.llm.n_tokens = len(cached)
             return False
-        lib.llama_memory_seq_cp(mem, _SCRATCH_SEQ, 0, j, j + m)
+        lib.llama_memory_seq_cp(mem, _SCRATCH_SEQ, s, j, j + m)
         lib.llama_memory_seq_rm(mem, _SCRATCH_SEQ, -1, -1)
-        self.cached.extend(tokens[j:j + m])
-        done = self._decode_at(tokens[j + m:], j + m, cancel)
+        cached.extend(tokens[j:j + m])
+        done = self._decode_at(seq, tokens[j + m:], j + m, cancel)
         stats.prompt_eval_tokens += done
-        self.cached.extend(tokens[j + m:j + m + done])
-        self.llm.n_tokens = len(self.cached)
+        cached.extend(tokens[j + m:j + m + done])
+        self.llm.n_tokens = len(cached)
         return done == len(tokens) - j - m
 
     # -- generation --------------------------------------------------------------
@@ -355,7 +394,8 @@ class LlamaEngine:
                 "raise engine.contextSize or lower completion.linesBefore"
             )
         max_new = min(request.max_tokens, budget - len(tokens))
-        if not self._prepare(tokens, cancel, stats, shift=request.kv_shift):
+        seq = self._sequence(request.slot)
+        if not self._prepare(seq, tokens, cancel, stats, shift=request.kv_shift):
             stats.stop_reason = "cancelled"
             stats.prompt_seconds = time.perf_counter() - t0
             return
@@ -406,11 +446,11 @@ class LlamaEngine:
                 if cancel.cancelled:
                     stats.stop_reason = "cancelled"
                     break
-                if not self._decode_at([token], len(self.cached), cancel):
+                if not self._decode_at(seq, [token], len(seq.tokens), cancel):
                     stats.stop_reason = "cancelled"
                     break
-                self.cached.append(token)
-                self.llm.n_tokens = len(self.cached)
+                seq.tokens.append(token)
+                self.llm.n_tokens = len(seq.tokens)
             else:
                 stats.stop_reason = "length"
             tail = matcher.flush()

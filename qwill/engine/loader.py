@@ -12,7 +12,7 @@ from .base import Engine, EngineError
 from .fake import FakeEngine
 from .fim import UnsupportedModel, detect_template
 from .gguf_reader import GGUFHeader
-from .llama import LlamaEngine, LlamaOptions, import_llama_cpp
+from .llama import CONTEXT_SEQUENCES, LlamaEngine, LlamaOptions, import_llama_cpp
 from .memory_plan import Machine, MemoryPlan, ModelMemory, PlanRequest, plan_memory
 from .placement import expert_override_patterns, probe_machine
 from .remote import Endpoint, HttpOptions, RemoteEngine, RemoteOptions, resolve_api_key
@@ -22,8 +22,9 @@ FAKE_PREFIX = "fake:"
 
 log = logging.getLogger(__name__)
 
-# LlamaEngine's context holds two sequences (a scratch one for KV moves, see llama.py)
-ENGINE_SEQUENCES = 2
+# LlamaEngine's context holds a sequence per cached prompt and a scratch one for KV moves
+# (llama.py); they share the unified KV cache, but each has its own recurrent state
+ENGINE_SEQUENCES = CONTEXT_SEQUENCES
 
 
 def fake_engine_from_spec(spec: str, fim_override: str = "auto") -> FakeEngine:
