@@ -12,7 +12,7 @@ vendors, in the same run, one after the other.
 
     python -m benchmarks.typing_trace [--keystrokes 300] [--site-keystrokes N]
         [--source DIR ... | --sdist NAME==VERSION] [--no-baseline] [--no-time-limits]
-        [--threads N] [--json out.json]
+        [--threads N] [--pause-every N [--next-edit JSON]] [--json out.json]
 
 Reports, for both in the same run, usefulness beside speed: the empty-answer
 rate, first-line agreement and whole-suggestion agreement over every keystroke,
@@ -27,6 +27,13 @@ so with --no-time-limits the suggestions do not depend on the machine's load.
 default: standard-library modules), `--sdist` into a PyPI sdist's package;
 `--site-keystrokes` caps the characters typed at one site so that the trace
 spreads over more functions; `--json` keeps every keystroke's suggestion.
+
+`--pause-every N` makes the typist pause after every N-th keystroke: the client then
+asks `qwill/nextEdit` at the cursor, as the Qwill clients do once the changes pause for
+nextEdit.debounce, and the trace waits for its answer before typing on. The report then
+adds what the completion that follows a prediction costs: the prompt tokens evaluated by
+the first model call after each next-edit request (on the engine they share, unless
+`--next-edit '{"model": ...}'` gives next edits a model of their own).
 """
 
 from __future__ import annotations
@@ -250,6 +257,13 @@ class Result:
     records: list[dict[str, Any]] = field(default_factory=list)
     # the pipeline's counters by stage over the trace (Qwill: qwill/completionStats)
     stages: dict[str, int] = field(default_factory=dict)
+    # with pauses: qwill/nextEdit requests, what they answered, and the prompt tokens the
+    # first completion model call after each one evaluated
+    next_edits: int = 0
+    next_edit_answers: dict[str, int] = field(default_factory=dict)
+    after_next_edit: list[int] = field(default_factory=list)
+    # prompt tokens evaluated by the other model calls (not right after a next-edit request)
+    other_model_calls: list[int] = field(default_factory=list)
 
     def record(self, site: int, n: int, suggestion: str, truth: str, source: str, seconds: float,
                stages: list[str] | None = None) -> None:
@@ -281,6 +295,18 @@ class Result:
             "sources": self.sources,
             **usefulness(self.records),
             **({"stages": self.stages} if self.stages else {}),
+            **(self._next_edit_summary() if self.next_edits else {}),
+        }
+
+    def _next_edit_summary(self) -> dict[str, Any]:
+        after, other = self.after_next_edit, self.other_model_calls
+        return {
+            "next_edit_requests": self.next_edits,
+            "next_edit_answers": self.next_edit_answers,
+            "evaluated_after_next_edit": after,
+            "evaluated_after_next_edit_mean": round(statistics.fmean(after), 1) if after else None,
+            "evaluated_other_model_calls_mean": round(statistics.fmean(other), 1) if other else None,
+            "evaluated_other_model_calls_median": statistics.median(other) if other else None,
         }
 
 
@@ -304,10 +330,22 @@ def _stats_dict(stats: Any) -> dict[str, int]:
     return {k: v for k, v in raw.items() if isinstance(v, int)}
 
 
+NEXT_EDIT = "qwill/nextEdit"
+
+
+def _answer_kind(answer: Any) -> str:
+    """What a qwill/nextEdit answer was: a prediction, or the reason there was none."""
+    raw = answer if isinstance(answer, dict) else (answer._asdict() if hasattr(answer, "_asdict") else vars(answer))
+    if raw.get("id") is not None:
+        return "prediction"
+    return str(raw.get("reason") or "none")[:60]
+
+
 # -- Qwill over stdio -------------------------------------------------------------------
 async def run_qwill(sites: list[Site], model: str, lines_before: int | None, lines_after: int | None,
                     threads: int = 0, completion: dict[str, Any] | None = None,
-                    context: dict[str, Any] | None = None) -> Result:
+                    context: dict[str, Any] | None = None, pause_every: int = 0,
+                    next_edit: dict[str, Any] | None = None) -> Result:
     res = Result("qwill")
     client = LanguageClient("typing-trace", "1")
     ready = asyncio.Event()
@@ -333,12 +371,15 @@ async def run_qwill(sites: list[Site], model: str, lines_before: int | None, lin
                                 "completion": {**({"linesBefore": lines_before} if lines_before is not None else {}),
                                                **({"linesAfter": lines_after} if lines_after is not None else {}),
                                                **(completion or {})},
-                                **({"context": context} if context else {})},
+                                **({"context": context} if context else {}),
+                                **({"nextEdit": next_edit} if next_edit else {})},
     ))
     client.initialized(types.InitializedParams())
     await asyncio.wait_for(ready.wait(), 600)
     prev = await client.protocol.send_request_async("qwill/completionStats", {})
     start_stats = _stats_dict(prev)
+    typed_total = 0
+    after_pause = False  # a next-edit request ran since the last completion model call
     for n_site, site in enumerate(sites):
         uri = site.path.as_uri() + f"#site{n_site}"
         version = 1
@@ -382,6 +423,9 @@ async def run_qwill(sites: list[Site], model: str, lines_before: int | None, lin
                     res.model_latencies.append(dt)
                     if prompt:
                         res.prompt_tokens.append(prompt)
+                    if pause_every:
+                        (res.after_next_edit if after_pause else res.other_model_calls).append(evaluated)
+                        after_pause = False
             items = out.items if isinstance(out, types.InlineCompletionList) else (out or [])
             res.nonempty += bool(items)
             shown = ""
@@ -389,6 +433,15 @@ async def run_qwill(sites: list[Site], model: str, lines_before: int | None, lin
                 shown = items[0].insert_text if isinstance(items[0].insert_text, str) else items[0].insert_text.value
             if n:
                 res.record(n_site, n, shown, site.truth(n), source, dt, moved)
+                typed_total += 1
+                if pause_every and typed_total % pause_every == 0:
+                    # the typist pauses: the client asks for the next edit and shows it
+                    answer = await client.protocol.send_request_async(NEXT_EDIT, {
+                        "textDocument": {"uri": uri}, "position": {"line": line, "character": col}})
+                    got = _answer_kind(answer)
+                    res.next_edits += 1
+                    res.next_edit_answers[got] = res.next_edit_answers.get(got, 0) + 1
+                    after_pause = True
         client.text_document_did_close(types.DidCloseTextDocumentParams(
             text_document=types.TextDocumentIdentifier(uri=uri)))
         print(f"  qwill: site {n_site + 1}/{len(sites)} typed", file=sys.stderr, flush=True)
@@ -554,6 +607,11 @@ def main(argv: list[str] | None = None) -> int:
                     help='extra Qwill completion settings as JSON, e.g. \'{"maxTokens": 32}\'')
     ap.add_argument("--context", type=json.loads, default={},
                     help='Qwill context settings as JSON, e.g. \'{"enabled": false}\'')
+    ap.add_argument("--pause-every", type=int, default=0, metavar="N",
+                    help="pause after every N-th keystroke and ask qwill/nextEdit there, as the Qwill "
+                         "clients do (0: no pauses)")
+    ap.add_argument("--next-edit", type=json.loads, default={},
+                    help='Qwill nextEdit settings as JSON, e.g. \'{"maxTokens": 64}\'')
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--json", help="write the results (with every keystroke's suggestion) to this file")
     args = ap.parse_args(argv)
@@ -579,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_time_limits:
         completion.setdefault("timeBudget", 0)
     ours = asyncio.run(run_qwill(sites, str(model_path), args.lines_before, args.lines_after,
-                                 threads, completion, args.context))
+                                 threads, completion, args.context, args.pause_every, args.next_edit))
     report: dict[str, Any] = {"machine": machine(), "load_before": round(os.getloadavg()[0], 1),
                               "args": {k: v for k, v in vars(args).items() if k != "json"},
                               "sites": [{"path": str(s.path), "line": s.line, "typed": s.typed} for s in sites],
