@@ -94,7 +94,13 @@ def _host(conn: Connection, settings_json: dict[str, Any], fim_override: str) ->
         token = tokens[rid]
         stats = GenerationStats()
         try:
+            first = True
             for piece in engine.generate(request, token, stats):
+                if first:
+                    # the prompt's counts, before the text: a consumer that stops reading early
+                    # (a completion whose unit is complete) leaves before "done" arrives
+                    send(("stats", rid, stats))
+                    first = False
                 send(("piece", rid, piece))
             send(("done", rid, stats))
         except EngineError as exc:
@@ -262,6 +268,9 @@ class IsolatedEngine:
                 kind = msg[0]
                 if kind == "piece":
                     yield msg[2]
+                elif kind == "stats":
+                    for name, value in vars(msg[2]).items():
+                        setattr(stats, name, value)
                 elif kind == "done":
                     for name, value in vars(msg[2]).items():
                         setattr(stats, name, value)
