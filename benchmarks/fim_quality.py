@@ -21,7 +21,8 @@ as configured for the model's size), `off` (no context), `all` (every source,
 whatever the model's size), one source alone, and `window`: the window-only
 baseline, llama.cpp FIM as llama.vim asks for it (256 lines before / 64 after,
 no context, the model's raw answer up to 128 tokens, none of Qwill's
-post-processing) on the same engine and model.
+post-processing) on the same engine and model; `heal` / `noheal`: Qwill's defaults with
+`completion.invokedTokenHealing` on / off. `--cases 3,7` re-runs a few cases of the seeded choice.
 
     .venv/bin/python -m benchmarks.fim_quality --single 40 --multi 12
     .venv/bin/python -m benchmarks.fim_quality --langs python --python-sdist tomlkit==0.15.2 \
@@ -75,6 +76,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
 COMPLETION: dict[str, dict[str, Any]] = {
     "wide": {"linesBefore": 256, "windowTokens": 3072},
 }
+# an invoked completion heals the piece of a token before the cursor (completion.invokedTokenHealing)
+COMPLETION["heal"] = {"invokedTokenHealing": True}
+COMPLETION["noheal"] = {"invokedTokenHealing": False}
+CONFIGS["heal"] = {}
+CONFIGS["noheal"] = {}
 CONFIGS["wide"] = {}  # 256 lines before / 3,072 window tokens for every request: the window an invoked completion gets
 # llama.vim's request: 256 lines before the cursor's line, 64 after it, 128 tokens
 PEER_LINES_BEFORE, PEER_LINES_AFTER, PEER_MAX_TOKENS = 256, 64, 128
@@ -386,6 +392,7 @@ async def main_async(args: argparse.Namespace) -> int:
     status = await session.load_model()
     if status.state is not ModelState.READY or not session.completion.ready:
         sys.exit(f"model not ready: {status.message}")
+    only = {int(i) for i in args.cases.split(",")} if args.cases else None
     outcomes: list[Outcome] = []
     t_start = time.perf_counter()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -395,7 +402,7 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"{lang}: indexed {stats.files} files, {stats.symbols} definitions in {stats.seconds:.2f}s",
               file=sys.stderr)
         for idx, case in enumerate(cases):
-            if case.lang != lang:
+            if case.lang != lang or (only is not None and idx not in only):
                 continue
             for cfg in configs:
                 if cfg == "window":
@@ -467,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="default")
     p.add_argument("--threads", type=int, default=0, help="engine threads (0: all cores)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--cases", metavar="I,J,...",
+                   help="run only these cases (their indices in the seeded choice), e.g. to re-check a few")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--summarise", metavar="JSONL", help="print the tables of an earlier (partial) run")
     args = p.parse_args(argv)

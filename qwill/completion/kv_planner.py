@@ -15,11 +15,18 @@ span changes, when the cursor leaves the span, or when the typed span grows
 long. The window's first line is snapped to a grid so that successive anchors
 share the same start and the cached context blocks and window head survive a
 re-anchor.
+
+A new anchor can also start a little before the cursor: when the cursor sits inside
+what the tokenizer reads as one piece (`if |key`, `self.|name`: the model was never
+trained to continue from half a token), the anchor ends where that piece begins and
+its start goes after the middle marker, where the engine's token healing lets the
+model spell it out again (`heal_start`).
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 
 from .prompt import Window
@@ -34,7 +41,15 @@ class Anchor:
     window_start: int  # document offset of the window's first character
     at: int  # document offset where typing began: the end of the frozen prefix
     prefix: str  # document[window_start:at] when anchored
-    suffix: str  # document[at:window_end] when anchored
+    suffix: str  # document[at + len(middle):window_end] when anchored
+    # document[at:cursor] when anchored: the piece of a token before the cursor that the
+    # anchor leaves to the middle (healed), "" when the cursor was on a token boundary
+    middle: str = ""
+
+    @property
+    def suffix_start(self) -> int:
+        """Document offset where `suffix` began when anchored (the cursor then)."""
+        return self.at + len(self.middle)
 
 
 @dataclass(frozen=True)
@@ -46,7 +61,8 @@ class Plan:
 
     def window(self, cursor: int) -> Window:
         return Window(prefix=self.anchor.prefix, suffix=self.anchor.suffix,
-                      start=self.anchor.window_start, end=self.anchor.at + len(self.anchor.suffix),
+                      start=self.anchor.window_start,
+                      end=self.anchor.suffix_start + len(self.anchor.suffix),
                       cursor=cursor)
 
 
@@ -62,6 +78,8 @@ class PlannerLimits:
     window_tokens: int = 1536
     max_middle_chars: int = 320
     max_middle_lines: int = 8
+    # a new anchor ends where the piece of a token the cursor is in begins (heal_start)
+    heal: bool = False
 
     @property
     def prefix_chars(self) -> int:
@@ -140,10 +158,35 @@ def plan(uri: str, text: str, cursor: int, previous: Anchor | None,
             return Plan(previous, text[previous.at:cursor], False, "")
     else:
         reason = "no anchor" if previous is None else "another document"
-    return Plan(new_anchor(uri, text, cursor, limits), "", True, reason)
+    a = new_anchor(uri, text, cursor, limits)
+    return Plan(a, a.middle, True, reason)
 
 
 def new_anchor(uri: str, text: str, cursor: int, limits: PlannerLimits) -> Anchor:
     start, end = anchored_window(text, cursor, limits.lines_before, limits.lines_after,
                                  limits.prefix_chars, limits.suffix_chars)
-    return Anchor(uri, start, cursor, text[start:cursor], text[cursor:end])
+    at = max(start, heal_start(text, cursor)) if limits.heal else cursor
+    return Anchor(uri, start, at, text[start:at], text[cursor:end], text[at:cursor])
+
+
+# The pre-tokenizer split of the Qwen2 / GPT-4 (cl100k) family, in `re` terms (letters are
+# `[^\W\d_]`): byte-pair merges never cross these pieces, so a piece's start is a token
+# boundary. Other vocabularies split words and the space before them the same way.
+_PRE_TOKEN = re.compile(
+    r"'(?i:s|t|re|ve|m|ll|d)|(?:[^\r\n\w]|_)?[^\W\d_]+|\d| ?(?:[^\s\w]|_)+[\r\n]*|\s*[\r\n]+"
+    r"|\s+(?!\S)|\s+")
+
+
+def heal_start(text: str, cursor: int) -> int:
+    """Where the token the code after the cursor will most likely continue begins: the start
+    of the last pre-tokenizer piece before the cursor when that piece ends in a space or a
+    punctuation mark, which the tokenizer joins with what follows (`if |` becomes ` key`,
+    `self.|` becomes `.name`, `len(|` becomes `(lines`). `cursor` itself after a letter, a
+    digit or `_` (a word is more often finished there than cut), at the start of a line and
+    after indentation alone (measured only on code lines so far)."""
+    line_start = text.rfind("\n", 0, cursor) + 1
+    line = text[line_start:cursor]
+    if not line.strip() or line[-1].isalnum() or line[-1] == "_":
+        return cursor
+    starts = [m.start() for m in _PRE_TOKEN.finditer(line)]
+    return line_start + starts[-1] if starts else cursor

@@ -173,7 +173,8 @@ class CompletionService:
             # once, and the keystrokes after it keep using that anchor
             return PlannerLimits(max(s.lines_before, s.invoked_lines_before),
                                  max(s.lines_after, s.invoked_lines_after),
-                                 max(s.window_tokens, s.invoked_window_tokens))
+                                 max(s.window_tokens, s.invoked_window_tokens),
+                                 heal=s.invoked_token_healing)
         return PlannerLimits(s.lines_before, s.lines_after, s.window_tokens)
 
     def cancel_document(self, uri: str, reason: str = "superseded") -> None:
@@ -485,9 +486,10 @@ class CompletionService:
         self._cancel_speculation()
         req = CompletionRequest(uri, text, offset, path, language_id)
         anchor = new_anchor(uri, text, offset, self._limits())
-        context = self._context(req, Plan(anchor, "", True, "warm").window(offset))
+        warm_plan = Plan(anchor, anchor.middle, True, "warm")
+        context = self._context(req, warm_plan.window(offset))
         self._anchors[uri] = (anchor, context)
-        prompt = self._prompt(req, Plan(anchor, "", True, "warm"), context)
+        prompt = self._prompt(req, warm_plan, context)
         token = CancelToken()
         self._spec_token = token
         stats = GenerationStats()

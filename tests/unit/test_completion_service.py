@@ -302,3 +302,26 @@ async def test_an_invoked_completion_sees_the_longer_window(worker: EngineWorker
     two = one[:at + 1] + "y" + one[at + 1:]
     await service.complete(req(two, at + 2))
     assert service.counters.reanchors == 2 and "x50 = 50" in engine.history[-1].prompt
+
+
+async def test_an_invoked_completion_inside_a_token_spells_it_out_again(worker: EngineWorker) -> None:
+    """With completion.invokedTokenHealing, `if |` asked for explicitly: the prefix ends before the
+    space and the space goes after the middle marker (the engine heals it); typing is anchored at
+    the cursor as before, and so is everything with the setting off (the default)."""
+    text = "def f(key):\n    if \n    return key\n"
+    at = text.index("if ") + 3
+    service, engine = make(worker, "key is None:", "key is None:", "key is None:",
+                           invoked_token_healing=True)
+    s = await service.complete(req(text, at, invoked=True))
+    assert s is not None and s.text == "key is None:"
+    fim = engine.history[-1].fim
+    assert fim is not None and fim.prefix.endswith("    if") and fim.middle == " "
+    assert fim.suffix.startswith("\n    return key")
+    service, engine = make(worker, "key is None:", invoked_token_healing=True)
+    await service.complete(req(text, at))  # automatic: no healing anchor
+    fim = engine.history[-1].fim
+    assert fim is not None and fim.prefix.endswith("    if ") and fim.middle == ""
+    service, engine = make(worker, "key is None:")  # the default: off
+    await service.complete(req(text, at, invoked=True))
+    fim = engine.history[-1].fim
+    assert fim is not None and fim.prefix.endswith("    if ") and fim.middle == ""

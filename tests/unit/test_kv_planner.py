@@ -9,6 +9,7 @@ from qwill.completion.kv_planner import (
     Anchor,
     PlannerLimits,
     anchored_window,
+    heal_start,
     plan,
     reuse_reason,
 )
@@ -168,3 +169,45 @@ def test_the_window_view_of_a_plan() -> None:
     assert (w.prefix, w.suffix) == (p.anchor.prefix, p.anchor.suffix)
     assert w.start == p.anchor.window_start and w.end == cursor + len(p.anchor.suffix)
     assert w.line_prefix == "val"
+
+
+@pytest.mark.parametrize(
+    ("line", "piece"),
+    [
+        ("        if ", " "),  # ` key`: the space goes with the next word
+        ("        x = self.", "."),  # `.name`
+        ("        return len(", "("),  # `(lines`
+        ("        i += seq_len ", " "),
+        ("        self.inc()", "()"),
+        ("        keys = [f(k)", ")"),
+        # after a letter, a digit or `_` a word is more often finished than cut
+        ("        last.sep", ""),
+        ("        n = 10", ""),
+        ("        super().__init__", ""),
+        # indentation alone, and the start of a line
+        ("        ", ""),
+        ("", ""),
+    ],
+)
+def test_heal_start_is_where_the_piece_of_a_token_before_the_cursor_begins(line: str, piece: str) -> None:
+    text = "def f(key):\n" + line + "\n    pass\n"
+    cursor = text.index(line) + len(line)
+    assert text[heal_start(text, cursor):cursor] == piece
+
+
+def test_a_healing_anchor_leaves_the_piece_before_the_cursor_to_the_middle() -> None:
+    text = DOC[:at_line(DOC, 100)] + "        if \n" + DOC[at_line(DOC, 100):]
+    cursor = at_line(text, 100, len("        if "))
+    limits = PlannerLimits(lines_before=40, lines_after=10, window_tokens=1536, heal=True)
+    p = plan(URI, text, cursor, None, limits)
+    a = p.anchor
+    assert p.reanchored and p.middle == a.middle == " "
+    assert a.prefix.endswith("        if") and a.at == cursor - 1 and a.suffix_start == cursor
+    assert text[cursor:].startswith(a.suffix) and a.suffix.startswith("\nvalue_100")
+    assert p.window(cursor).end == cursor + len(a.suffix)
+    # typing keeps the anchor: the middle is the piece and what was typed after it
+    typed = insert(text, cursor, "ke")
+    q = plan(URI, typed, cursor + 2, a, limits)
+    assert not q.reanchored and q.middle == " ke"
+    # without healing the anchor ends at the cursor
+    assert plan(URI, text, cursor, None, LIMITS).anchor.at == cursor
