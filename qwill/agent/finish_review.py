@@ -14,13 +14,24 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 
-from .changes import ChangeSet
+from .changes import ChangeKind, ChangeSet
 from .verify import CheckResult
 
 _DOC_SUFFIXES = {".md", ".rst", ".txt", ".adoc"}
 _DOC_NAMES = ("readme", "changelog", "changes", "license", "authors", "contributing", "history")
 _TEST_FILE = re.compile(r"(^|/)(tests?|__tests__)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[jt]sx?$")
 _TASK_CHARS = 1200
+# a file the review shows for the next action: at most this many lines of it
+_SHOWN_LINES = 60
+# names a task introduces: command-line flags, calls, snake_case, CamelCase and CONSTANT_CASE names
+_TASK_NAMES = re.compile(
+    r"(?<![\w-])(--[a-z][\w-]*)"
+    r"|\b([A-Za-z_]\w*)\("
+    r"|\b([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b"
+    r"|\b([A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+)\b"
+    r"|\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b")
+# the smallest run of lines that, repeated right after itself, is a copy an edit left behind
+_MIN_REPEAT, _MAX_REPEAT = 3, 200
 # words of a task that asks for a change to the files; a task without one (a question, "look
 # at geo.py", "say done") may rightly end with nothing changed
 _CHANGE_WORDS = re.compile(
@@ -62,26 +73,167 @@ def _mentioned(text: str, task: str) -> bool:
     return re.search(rf"(?<![\w/.-]){re.escape(text)}(?![\w/-])", task) is not None
 
 
+def task_names(task: str) -> list[str]:
+    """The code names a task spells out (`--json`, `slugify(`, `mark_done`, `LogLevel`,
+    `APP_PORT`), in order, once each; file names are not among them."""
+    out: list[str] = []
+    for m in _TASK_NAMES.finditer(task):
+        name = next(g for g in m.groups() if g)
+        end = m.end(m.lastindex or 0)
+        if end < len(task) and task[end] == "." and re.match(r"\.[A-Za-z]{1,4}\b", task[end:]):
+            continue  # `settings.ini`, `store.py`: a file, not a name
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _texts_before_after(changes: Sequence[ChangeSet], files: Sequence[str],
+                        read: Callable[[str], str | None]) -> tuple[list[str], list[str]]:
+    """The workspace's texts before the run and now: changed files from the change sets
+    (their first old text, their last new text), the others as they are."""
+    before: dict[str, str | None] = {}
+    after: dict[str, str | None] = {}
+    for cs in changes:
+        for c in cs.changes:
+            before.setdefault(c.path, c.old_text)
+            after[c.path] = None if c.kind is ChangeKind.DELETE else c.new_text
+            if c.kind is ChangeKind.RENAME and c.new_path:
+                after.pop(c.path, None)
+                after[c.new_path] = c.new_text
+                before.setdefault(c.new_path, None)
+    rest = [read(p) for p in files if p not in before and p not in after]
+    keep = [t for t in rest if t]
+    return ([t for t in before.values() if t] + keep, [t for t in after.values() if t] + keep)
+
+
+def missing_names(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
+                  read: Callable[[str], str | None]) -> list[str]:
+    """Names the task introduces that no file had before the run and none has now."""
+    before, after = _texts_before_after(changes, files, read)
+
+    def anywhere(name: str, texts: list[str]) -> bool:
+        rx = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+        return any(rx.search(t) for t in texts)
+
+    return [n for n in task_names(task) if not anywhere(n, before) and not anywhere(n, after)]
+
+
+def repeated_runs(text: str, before: str | None) -> list[tuple[int, int]]:
+    """Runs of lines (first, last; 1-based) that come twice in a row in `text` and did not
+    in `before`: what an edit leaves when its new text keeps the code it replaces."""
+    def runs(t: str) -> list[tuple[int, int, tuple[str, ...]]]:
+        lines = t.splitlines()
+        at: dict[str, list[int]] = {}
+        for n, line in enumerate(lines):
+            if line.strip():
+                at.setdefault(line, []).append(n)
+        found: list[tuple[int, int, tuple[str, ...]]] = []
+        i = 0
+        while i < len(lines):
+            hit = 0
+            for j in at.get(lines[i], ()):  # where the copy would start: the same line again
+                k = j - i
+                if k < _MIN_REPEAT or k > _MAX_REPEAT:
+                    continue
+                block = lines[i:j]
+                if lines[j:j + k] == block and sum(1 for x in block if x.strip()) >= _MIN_REPEAT:
+                    hit = k
+                    break
+            if hit:
+                found.append((i + 1 + hit, i + 2 * hit, tuple(lines[i:i + hit])))
+                i += 2 * hit
+            else:
+                i += 1
+        return found
+
+    old = {blk for _, _, blk in runs(before or "")}
+    return [(a, b) for a, b, blk in runs(text) if blk not in old]
+
+
+def _python_problem(path: str, text: str) -> str | None:
+    if not path.endswith(".py"):
+        return None
+    try:
+        compile(text, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"{path} does not parse: {exc.msg} (line {exc.lineno})"
+    except ValueError:
+        return None
+    return None
+
+
+def _shown(path: str, text: str | None) -> str:
+    if text is None:
+        return f"Next: read {path} and make the change the task asks for there."
+    lines = text.splitlines()
+    body = "\n".join(f"{i:4}| {line}" for i, line in enumerate(lines[:_SHOWN_LINES], 1))
+    more = f"\n     ... ({len(lines) - _SHOWN_LINES} more lines)" if len(lines) > _SHOWN_LINES else ""
+    return (f"Next: edit {path} as the task asks (edit_file, or write_file with its whole new text). "
+            f"It is now:\n{body}{more}")
+
+
+def next_action(task: str, files: Sequence[str], read_paths: set[str], changed: set[str]) -> str:
+    """The next thing to do for a task, from the files it names: read the first one not read
+    yet, else edit the first one not changed yet."""
+    named = named_files(task, files)
+    for path in named:
+        if path not in read_paths and path not in changed:
+            return f"read_file {path}, then change it as the task asks."
+    for path in named:
+        if path not in changed:
+            return f"edit {path} as the task asks."
+    return "make the change the task asks for with edit_file or write_file, or call finish if it is done."
+
+
 def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
-                  checks: CheckResult | None, read: Callable[[str], str | None]) -> str | None:
+                  checks: CheckResult | None, read: Callable[[str], str | None],
+                  *, again: bool = False) -> str | None:
     """The review turn to show the model before its `finish` is accepted, or None when the
     run's changes fit the task as far as can be seen: it changed something (when the task
-    asks for a change), every file the
-    task names, not only documentation, and tests that passed touch the changed code."""
+    asks for a change), every file the task names, not only documentation; the names the task
+    introduces exist; changed Python parses and has no block repeated by an edit; and tests
+    that passed touch the changed code. It ends with the next action, with the file's text.
+    `again`: a second review, only for what an edit can fix (not the tests' reach)."""
     changed = list(dict.fromkeys(p for cs in changes for p in cs.paths))
     named = named_files(task, files)
     concerns: list[str] = []
+    action = ""
     if not changed:
         if asks_for_change(task):
             concerns.append("No file was changed in this run.")
+            first = next((p for p in named if not is_doc(p)), named[0] if named else None)
+            if first is not None:
+                action = _shown(first, read(first))
     else:
         untouched = [p for p in named if p not in changed]
         if all(is_doc(p) for p in changed) and any(not is_doc(p) for p in named):
             concerns.append(f"Only documentation changed ({', '.join(changed)}).")
         if untouched:
             concerns.append(f"The task names files this run did not change: {', '.join(untouched)}.")
+            action = _shown(untouched[0], read(untouched[0]))
+        final: dict[str, str] = {}
+        first_old: dict[str, str | None] = {}
+        for cs in changes:
+            for c in cs.changes:
+                first_old.setdefault(c.target, c.old_text)
+                if c.new_text is not None and c.kind is not ChangeKind.DELETE:
+                    final[c.target] = c.new_text
+        for path, text in final.items():
+            problem = _python_problem(path, text)
+            if problem:
+                concerns.append(problem + ".")
+                action = action or _shown(path, text)
+            for a, b in repeated_runs(text, first_old.get(path))[:1]:
+                n = b - a + 1
+                concerns.append(f"{path}: lines {a}-{b} repeat the {n} lines right before them (an edit kept "
+                                "the code it replaced): remove the copy.")
+                action = action or _shown(path, text)
+        missing = missing_names(task, changes, files, read)
+        if missing:
+            listed = ", ".join(f"`{n}`" for n in missing)
+            concerns.append(f"The task names {listed}, which no file contains yet.")
         code = [p for p in changed if not is_doc(p) and not is_test(p) and p in files]
-        if code and checks is not None and checks.ran and checks.passed and not checks.no_tests:
+        if code and not again and checks is not None and checks.ran and checks.passed and not checks.no_tests:
             tests = [p for p in files if is_test(p) and not is_doc(p)]
             if not any(_touches(read(t) or "", code) for t in tests):
                 concerns.append(f"The tests that passed (`{checks.command}`) do not mention the changed code "
@@ -94,8 +246,9 @@ def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
             f"The task: {shown}\n"
             f"Changed in this run: {summary}.\n" +
             "".join(f"- {c}\n" for c in concerns) +
-            "If the task needs more changes, make them now (read the files first). "
-            "If everything it asks for is done, call finish again with your summary.")
+            (f"{action}\n" if action else "") +
+            "Make the missing changes now with a tool call; do not call finish until they are made. "
+            "If everything the task asks for is already done, call finish again with your summary.")
 
 
 def _touches(test_text: str, code: Sequence[str]) -> bool:

@@ -40,7 +40,7 @@ from ..engine.grammar import GrammarError
 from ..engine.worker import EngineWorker
 from .changes import ChangeSet
 from .checkpoints import Checkpoint, CheckpointError, CheckpointStore
-from .finish_review import finish_review
+from .finish_review import finish_review, named_files, next_action
 from .modes import ApprovalMode
 from .server_tool_calls import ServerTurn, read_server_calls, result_messages, text_history
 from .shell import ShellPolicy, Verdict
@@ -132,6 +132,11 @@ class AgentResult:
         d["stats"] = [asdict(s) for s in self.stats]
         return d
 
+
+# review turns a run's finishes get at most (finish_review): after the first, only for what an
+# edit can fix, each with the next file to edit shown (a task naming three files, of which a
+# small model changed one before finishing, needs two more)
+MAX_REVIEWS = 3
 
 SYSTEM_PROMPT = """You are Qwill, a coding agent working in the workspace `{name}`.
 Use the tools to read, search, edit and test the code. Paths are relative to the workspace root,
@@ -400,6 +405,7 @@ class Agent:
             if text is None or len(text) > budget:
                 continue
             budget -= len(text)
+            self._attached.add(rel)
             numbered = "\n".join(f"{n}| {line}" for n, line in enumerate(text.splitlines(), 1))
             out += f"\n\n{rel}:\n{numbered}"
         return out
@@ -449,13 +455,17 @@ class Agent:
             session.messages.append(self._system(session, fmt, server_tools=server))
         elif self._compact(session, fmt):
             self._emit(session, "compacted", session.step)
+        self._attached: set[str] = set()  # files whose text the first message shows
         text = task + (self._overview(session, task) if first_turn else "")
         if session.mode.read_only:
             text += PLAN_NOTE
         session.messages.append(ChatMessage("user", text))
         result = AgentResult("done", "", 0, mode=session.mode.value)
-        # what a finish is checked against (finish_review), at most once a run
-        self._task, self._run_from, self._reviewed = task, session.step + 1, False
+        # what a finish is checked against (finish_review), at most MAX_REVIEWS times a run
+        self._task, self._run_from, self._reviews = task, session.step + 1, 0
+        self._last_keys: set[str] = set()  # the previous step's calls, for the "you did this" note
+        # files read in this run (or shown in its first message), for the next action a note names
+        self._read_paths: set[str] = set(self._attached)
         self._reviewed_summary = ""  # what the reviewed finish said, kept if the next one says nothing
         self._emit(session, "start", session.step, task=task, mode=session.mode.value)
         history: list[list[str]] = []  # call keys per step, for loop detection
@@ -528,8 +538,12 @@ class Agent:
                     f"error: not run: only the first {s.max_tool_calls_per_step} tool calls of a turn are run"))
             else:
                 self._append_results(session, fmt, outputs)
-            keys = sorted(c.key() for c in calls) + ([finishing.key()] if finishing is not None else [])
-            history.append(keys)
+            # a finish sent back for review is bounded by MAX_REVIEWS, not by the loop rules
+            keys = sorted(c.key() for c in calls)
+            if keys:
+                history.append(keys)
+            self._last_keys = {c.key() for c, (_, out) in zip(calls, outputs, strict=False)
+                               if not out.startswith("error:")}
             errors.extend(o for name, o in outputs if o.startswith("error:"))
             if not any(o.startswith("error:") for _, o in outputs):
                 errors.append("")  # a clean step breaks an error streak
@@ -615,24 +629,44 @@ class Agent:
             self._finish_output(session, step, outputs, f"error: not finished: {checks.summary()}\n"
                                                         f"{checks.output}\nFix the failures, then call finish again.")
             return None
-        if not self._reviewed:
-            self._reviewed = True
+        if self._reviews < MAX_REVIEWS:
             review = await asyncio.to_thread(self._finish_review, session, checks)
             if review is not None:
+                self._reviews += 1
                 result.reviews += 1
-                self._reviewed_summary = summary
+                self._reviewed_summary = summary or self._reviewed_summary
                 self._finish_output(session, step, outputs, review)
                 return None
         return self._finish(session, result, "done", summary or self._reviewed_summary or "done")
 
-    def _finish_review(self, session: AgentSession, checks: CheckResult | None) -> str | None:
-        """The review turn a first finish gets when the run's changes do not fit its task."""
-        changes = [cs for r in session.records if r.step >= self._run_from for cs in r.changes]
+    def _run_changes(self, session: AgentSession) -> list[ChangeSet]:
+        return [cs for r in session.records if r.step >= self._run_from for cs in r.changes]
+
+    @staticmethod
+    def _files(session: AgentSession) -> list[str]:
         files = []
         for rel in session.workspace.walk():
             files.append(rel)
             if len(files) >= 2000:
                 break
+        return files
+
+    def _files_left(self, session: AgentSession) -> list[str]:
+        """The files the task names that this run has not changed yet."""
+        changed = {p for cs in self._run_changes(session) for p in cs.paths}
+        return [p for p in named_files(self._task, self._files(session)) if p not in changed]
+
+    def _repeat_note(self, session: AgentSession) -> str:
+        """What a call that repeats the previous step's (and got the same answer) is told."""
+        changed = {p for cs in self._run_changes(session) for p in cs.paths}
+        hint = next_action(self._task, self._files(session), self._read_paths, changed)
+        return (f"\n(You made this same call in the previous step and got this answer already; repeating it "
+                f"does not move the task on. Next: {hint})")
+
+    def _finish_review(self, session: AgentSession, checks: CheckResult | None) -> str | None:
+        """The review turn a finish gets when the run's changes do not fit its task."""
+        changes = self._run_changes(session)
+        files = self._files(session)
 
         def read(rel: str) -> str | None:
             try:
@@ -640,7 +674,7 @@ class Agent:
             except (PathError, OSError, UnicodeDecodeError):
                 return None
 
-        return finish_review(self._task, changes, files, checks, read)
+        return finish_review(self._task, changes, files, checks, read, again=self._reviews > 0)
 
     def _finish_output(self, session: AgentSession, step: int, outputs: list[tuple[str, str]], text: str) -> None:
         outputs.append(("finish", text))
@@ -725,6 +759,10 @@ class Agent:
                     text += (" (You made this exact call before and it failed the same way: change the "
                              "arguments or use another tool, e.g. read_file to see the current text.)")
                 session.failed_calls.add(call.key())
+            if call.name == "read_file" and not text.startswith("error:"):
+                self._read_paths.add(ws.rel(str(call.arguments.get("path", ""))))
+            if call.key() in self._last_keys and not text.startswith("error:"):
+                text += self._repeat_note(session)
             outputs.append((call.name, text))
             tool = next((t for t in self.all_tools if t.name == call.name), None)
             if tool is not None and tool.writes and not text.startswith("error:"):
@@ -736,6 +774,11 @@ class Agent:
         applied_before = result.applied
         await flush()
         if result.applied > applied_before:
+            left = self._files_left(session)
+            if left:
+                changed = {p for cs in self._run_changes(session) for p in cs.paths}
+                hint = next_action(self._task, self._files(session), self._read_paths, changed)
+                outputs.append(("note", f"The task also names {', '.join(left)}, not changed yet. Next: {hint}"))
             checks = await self._run_checks(session, step, cancel)
             if checks is not None and checks.ran and not checks.no_tests:
                 verdict = "pass" if checks.passed else "FAIL"

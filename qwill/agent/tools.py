@@ -288,6 +288,53 @@ def _indent(s: str) -> str:
     return s[: len(s) - len(s.lstrip(" \t"))]
 
 
+_BLOCK_OPENERS = (":", "{", "(", "[")
+
+
+def _rewritten_block(text: str, start: int, end: int, old: str, new: str) -> tuple[int, str] | None:
+    """When old_text is only the first line of a block (`def main(argv=None):`) and new_text
+    is that line followed by a rewrite of the block's body, the model means to replace the
+    whole block: replacing just the line would keep the old body after the new one. The
+    block's end and the note for the result; None when the edit is not that shape.
+
+    A rewrite: at least half of the body's lines come back in new_text, so an edit that adds
+    a line under a header (a docstring, a decorator's target) is left as it is."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    line_end = len(text) if line_end < 0 else line_end
+    header = text[line_start:line_end]
+    if "\n" in old.strip("\n") or end < line_end or text[line_start:start].strip() \
+            or not header.rstrip().endswith(_BLOCK_OPENERS) or not new.startswith(old.rstrip("\n")):
+        return None
+    base = len(_indent(header))
+    lines = text[line_end + 1:].split("\n") if line_end < len(text) else []
+    body: list[str] = []
+    for line in lines:
+        if line.strip() and len(_indent(line)) <= base:
+            break
+        body.append(line)
+    while body and not body[-1].strip():
+        body.pop()
+    wanted = [ln.strip() for ln in body if ln.strip()]
+    if not wanted:
+        return None
+    rest = {ln.strip() for ln in new[len(old.rstrip("\n")):].splitlines() if ln.strip()}
+    if sum(1 for ln in wanted if ln in rest) * 2 < len(wanted):
+        return None
+    block_end = line_end + 1 + sum(len(ln) + 1 for ln in body) - 1
+    closing = lines[len(body)] if len(body) < len(lines) else ""
+    new_last = next((ln.strip() for ln in reversed(new.splitlines()) if ln.strip()), "")
+    if closing.strip()[:1] in ("}", ")", "]") and new_last[:1] == closing.strip()[:1] \
+            and len(_indent(closing)) == base:
+        body.append(closing)  # a braced block: new_text brings its own closing line
+        block_end += len(closing) + 1
+    if old.endswith("\n") and new.endswith("\n") and block_end < len(text):
+        block_end += 1  # the body's last line break, which new_text ends with
+    first = text.count("\n", 0, line_start) + 1
+    return block_end, (f" (new_text rewrites the block that old_text opens: replaced lines {first}-"
+                       f"{first + len(body)}, not only its first line)")
+
+
 def _reindent(new: str, old: str, actual: str) -> str:
     """Shift `new`'s indentation by how the file's matched lines differ from `old`."""
     def first(s: str) -> str:
@@ -351,8 +398,12 @@ async def edit_file(ctx: ToolContext, path: str, old_text: str, new_text: str) -
     count = text.count(old_text)
     if count == 1:
         i = text.index(old_text)
-        updated = text[:i] + new_text + text[i + len(old_text):]
+        end = i + len(old_text)
+        block = _rewritten_block(text, i, end, old_text, new_text)
         how = ""
+        if block is not None:
+            end, how = block
+        updated = text[:i] + new_text + text[end:]
     elif count > 1:
         starts = _line_starts(text)
         import bisect

@@ -130,6 +130,37 @@ async def test_edit_whitespace_tolerant_recovery_reindents(ws: Workspace) -> Non
     assert '    if name:\n        return f"hello {name}"\n    return "hello"\n' in text
 
 
+GREET = ('import argparse\n\n\ndef main(argv=None):\n    parser = argparse.ArgumentParser()\n'
+         '    parser.add_argument("name")\n    args = parser.parse_args(argv)\n    return f"Hello, {args.name}!"\n'
+         '\n\nif __name__ == "__main__":\n    print(main())\n')
+
+
+async def test_an_edit_of_a_header_line_that_rewrites_its_body_replaces_the_block(ws: Workspace) -> None:
+    # old_text is the def line only, new_text the whole new function: replacing the line alone
+    # would leave the old body after the new one (a measured 1.5B model's edit)
+    ws.root.joinpath("greet.py").write_text(GREET)
+    ctx = ctx_for(ws)
+    new = ('def main(argv=None):\n    parser = argparse.ArgumentParser()\n    parser.add_argument("name")\n'
+           '    parser.add_argument("--upper", action="store_true")\n    args = parser.parse_args(argv)\n'
+           '    greeting = f"Hello, {args.name}!"\n    return greeting.upper() if args.upper else greeting')
+    out = await call_tool(ctx, "edit_file", {"path": "greet.py", "old_text": "def main(argv=None):",
+                                             "new_text": new})
+    assert "rewrites the block that old_text opens: replaced lines 4-8" in out
+    assert ctx.staging.read("greet.py") == GREET.replace(GREET[GREET.index("def main"):GREET.index("\n\n\nif")], new)
+    # adding a line under the header keeps the body: that edit is left as written
+    ctx = ctx_for(ws)
+    out = await call_tool(ctx, "edit_file", {"path": "greet.py", "old_text": "def main(argv=None):",
+                                             "new_text": 'def main(argv=None):\n    """Greet NAME."""'})
+    assert "rewrites" not in out
+    assert '    """Greet NAME."""\n    parser = argparse.ArgumentParser()' in ctx.staging.read("greet.py")
+    # a braced block: new_text's closing brace replaces the old one
+    ws.root.joinpath("f.js").write_text("function f(a) {\n  const x = a + 1;\n  return x;\n}\n\nf(1);\n")
+    ctx = ctx_for(ws)
+    await call_tool(ctx, "edit_file", {"path": "f.js", "old_text": "function f(a) {",
+                                       "new_text": "function f(a) {\n  const x = a + 2;\n  return x;\n}"})
+    assert ctx.staging.read("f.js") == "function f(a) {\n  const x = a + 2;\n  return x;\n}\n\nf(1);\n"
+
+
 async def test_edit_tolerates_line_numbers_copied_from_read_file(ws: Workspace) -> None:
     ctx = ctx_for(ws)
     shown = await call_tool(ctx, "read_file", {"path": "pkg/app.py", "start_line": 11, "end_line": 12})
