@@ -87,29 +87,25 @@ def task_names(task: str) -> list[str]:
     return out
 
 
-def _texts_before_after(changes: Sequence[ChangeSet], files: Sequence[str],
-                        read: Callable[[str], str | None]) -> tuple[list[str], list[str]]:
-    """The workspace's texts before the run and now: changed files from the change sets
-    (their first old text, their last new text), the others as they are."""
+def _run_texts(changes: Sequence[ChangeSet]) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """Each changed file's text before the run (its first change's old text) and now (its last
+    change's new text; None once deleted), by the path the file ends at."""
     before: dict[str, str | None] = {}
     after: dict[str, str | None] = {}
     for cs in changes:
         for c in cs.changes:
-            before.setdefault(c.path, c.old_text)
-            after[c.path] = None if c.kind is ChangeKind.DELETE else c.new_text
-            if c.kind is ChangeKind.RENAME and c.new_path:
-                after.pop(c.path, None)
-                after[c.new_path] = c.new_text
-                before.setdefault(c.new_path, None)
-    rest = [read(p) for p in files if p not in before and p not in after]
-    keep = [t for t in rest if t]
-    return ([t for t in before.values() if t] + keep, [t for t in after.values() if t] + keep)
+            before.setdefault(c.target, c.old_text)
+            after[c.target] = None if c.kind is ChangeKind.DELETE else c.new_text
+    return before, after
 
 
 def missing_names(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
                   read: Callable[[str], str | None]) -> list[str]:
     """Names the task introduces that no file had before the run and none has now."""
-    before, after = _texts_before_after(changes, files, read)
+    before_by, after_by = _run_texts(changes)
+    keep = [t for t in (read(p) for p in files if p not in before_by) if t]
+    before = [t for t in before_by.values() if t] + keep
+    after = [t for t in after_by.values() if t] + keep
 
     def anywhere(name: str, texts: list[str]) -> bool:
         rx = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
@@ -211,14 +207,10 @@ def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
         if untouched:
             concerns.append(f"The task names files this run did not change: {', '.join(untouched)}.")
             action = _shown(untouched[0], read(untouched[0]))
-        final: dict[str, str] = {}
-        first_old: dict[str, str | None] = {}
-        for cs in changes:
-            for c in cs.changes:
-                first_old.setdefault(c.target, c.old_text)
-                if c.new_text is not None and c.kind is not ChangeKind.DELETE:
-                    final[c.target] = c.new_text
+        first_old, final = _run_texts(changes)
         for path, text in final.items():
+            if text is None:
+                continue  # deleted in this run
             problem = _python_problem(path, text)
             if problem:
                 concerns.append(problem + ".")

@@ -651,15 +651,12 @@ class Agent:
                 break
         return files
 
-    def _files_left(self, session: AgentSession) -> list[str]:
-        """The files the task names that this run has not changed yet."""
-        changed = {p for cs in self._run_changes(session) for p in cs.paths}
-        return [p for p in named_files(self._task, self._files(session)) if p not in changed]
+    def _changed_paths(self, session: AgentSession) -> set[str]:
+        return {p for cs in self._run_changes(session) for p in cs.paths}
 
     def _repeat_note(self, session: AgentSession) -> str:
         """What a call that repeats the previous step's (and got the same answer) is told."""
-        changed = {p for cs in self._run_changes(session) for p in cs.paths}
-        hint = next_action(self._task, self._files(session), self._read_paths, changed)
+        hint = next_action(self._task, self._files(session), self._read_paths, self._changed_paths(session))
         return (f"\n(You made this same call in the previous step and got this answer already; repeating it "
                 f"does not move the task on. Next: {hint})")
 
@@ -774,10 +771,10 @@ class Agent:
         applied_before = result.applied
         await flush()
         if result.applied > applied_before:
-            left = self._files_left(session)
+            files, changed = self._files(session), self._changed_paths(session)
+            left = [p for p in named_files(self._task, files) if p not in changed]  # named, not changed yet
             if left:
-                changed = {p for cs in self._run_changes(session) for p in cs.paths}
-                hint = next_action(self._task, self._files(session), self._read_paths, changed)
+                hint = next_action(self._task, files, self._read_paths, changed)
                 outputs.append(("note", f"The task also names {', '.join(left)}, not changed yet. Next: {hint}"))
             checks = await self._run_checks(session, step, cancel)
             if checks is not None and checks.ran and not checks.no_tests:
