@@ -13,7 +13,10 @@ repository with one commit.
 Systems:
 - `qwill`: `qwill agent INSTRUCTION --yes --model M --root REPO --json` as a subprocess,
   exactly the command a user types (no test command given: Qwill finds it);
-- `qwill-nogrammar`: the same with `agent.constrainToolCalls: false` (a `--config` file);
+  with its default settings (`agent.editFormat: auto`: whole-file answers for a model under 3B
+  parameters, tool calls for larger ones);
+- `qwill-tools`: the same with `agent.editFormat: tools` (tool calls under the grammar, a
+  `--config` file), and `qwill-nogrammar` with tool calls and `agent.constrainToolCalls: false`;
 - `aider`: aider (`--aider`, installed in its own virtualenv) with the same GGUF served by
   llama-cpp-python's OpenAI-compatible server, every repository file in the chat, its
   repository map, and `--auto-test` with the project's test command (aider's way of
@@ -53,7 +56,10 @@ from typing import Any
 from benchmarks.llama_cpp_server import ServerFailed, llama_cpp_server
 
 TASKS_DIR = Path(__file__).parent / "agent_tasks"
-SYSTEMS = ("qwill", "qwill-nogrammar", "aider")
+SYSTEMS = ("qwill", "qwill-tools", "qwill-nogrammar", "aider")
+# the settings each Qwill system runs with (the `--config` file)
+QWILL_SETTINGS = {"qwill": {}, "qwill-tools": {"editFormat": "tools", "constrainToolCalls": True},
+                  "qwill-nogrammar": {"editFormat": "tools", "constrainToolCalls": False}}
 
 
 @dataclass
@@ -132,10 +138,10 @@ def repo_files(repo: Path) -> list[str]:
 
 
 # -- Qwill through its CLI ---------------------------------------------------------------------
-def run_qwill(task: dict[str, Any], repo: Path, args: argparse.Namespace, *, grammar: bool,
+def run_qwill(task: dict[str, Any], repo: Path, args: argparse.Namespace, *, system: str,
               log: Path) -> TaskResult:
     config = repo.parent / f".{task['name']}-qwill.json"
-    config.write_text(json.dumps({"agent": {"constrainToolCalls": grammar}}))
+    config.write_text(json.dumps({"agent": QWILL_SETTINGS[system]}))
     cmd = [sys.executable, "-m", "qwill", "agent", task["instruction"], "--yes", "--json",
            "--model", args.model, "--root", str(repo), "--max-steps", str(args.max_steps),
            "--ctx", str(args.ctx), "--config", str(config)]
@@ -153,7 +159,6 @@ def run_qwill(task: dict[str, Any], repo: Path, args: argparse.Namespace, *, gra
             out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
     seconds = time.perf_counter() - t0
     config.unlink(missing_ok=True)
-    system = "qwill" if grammar else "qwill-nogrammar"
     try:
         res = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -392,7 +397,7 @@ def main() -> int:
                     if system == "aider":
                         r = run_aider(task, repo, args, base_url, log)
                     else:
-                        r = run_qwill(task, repo, args, grammar=system == "qwill", log=log)
+                        r = run_qwill(task, repo, args, system=system, log=log)
                     results.append(r)
                     print(f"{task['name']:18} {system:16} {'PASS' if r.success else 'fail'}  {r.reason:12} "
                           f"steps={r.steps} calls={r.tool_calls} invalid={r.invalid_calls} "

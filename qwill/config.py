@@ -333,6 +333,16 @@ class AgentSettings(_Section):
             "own (`tools`), falling back to the text formats when it does not take them."
         ),
     )
+    edit_format: Literal["auto", "tools", "whole"] = Field(
+        "auto",
+        description=(
+            "How the agent's model changes files: `tools` (read, search and edit with tool calls), `whole` "
+            "(it sees every file of a small workspace in its first message and writes each file it changes "
+            "in full, after its path, in a fenced block; the project's tests run after each answer), "
+            "`auto` (`whole` for local models under 3B parameters, which edit more reliably that way, "
+            "`tools` otherwise)."
+        ),
+    )
     mcp_servers: dict[str, McpServerSettings] = Field(
         default_factory=dict,
         description=(

@@ -158,20 +158,31 @@ def _python_problem(path: str, text: str) -> str | None:
     return None
 
 
-def _shown(path: str, text: str | None) -> str:
+def _shown(path: str, text: str | None, whole: bool = False) -> str:
     if text is None:
         return f"Next: read {path} and make the change the task asks for there."
     lines = text.splitlines()
+    if whole:  # as the model writes it back: the path, then the text in a fence (no line numbers to copy)
+        return (f"Next: write the whole new text of {path} as the task asks, after its path in a fenced block. "
+                f"It is now:\n{path}\n```\n{text.rstrip()}\n```")
     body = "\n".join(f"{i:4}| {line}" for i, line in enumerate(lines[:_SHOWN_LINES], 1))
     more = f"\n     ... ({len(lines) - _SHOWN_LINES} more lines)" if len(lines) > _SHOWN_LINES else ""
     return (f"Next: edit {path} as the task asks (edit_file, or write_file with its whole new text). "
             f"It is now:\n{body}{more}")
 
 
-def next_action(task: str, files: Sequence[str], read_paths: set[str], changed: set[str]) -> str:
+def next_action(task: str, files: Sequence[str], read_paths: set[str], changed: set[str], *,
+                whole: bool = False) -> str:
     """The next thing to do for a task, from the files it names: read the first one not read
-    yet, else edit the first one not changed yet."""
+    yet, else edit the first one not changed yet. `whole`: the whole-file edit format (the
+    model has every file's text and writes files whole; it has no tools to call)."""
     named = named_files(task, files)
+    if whole:
+        for path in named:
+            if path not in changed:
+                return f"write the whole new text of {path} as the task asks, after its path in a fenced block."
+        return ("write the files that still need a change, each whole, or answer with a short summary and no "
+                "code block if the task is done.")
     for path in named:
         if path not in read_paths and path not in changed:
             return f"read_file {path}, then change it as the task asks."
@@ -183,13 +194,14 @@ def next_action(task: str, files: Sequence[str], read_paths: set[str], changed: 
 
 def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
                   checks: CheckResult | None, read: Callable[[str], str | None],
-                  *, again: bool = False) -> str | None:
+                  *, again: bool = False, whole: bool = False) -> str | None:
     """The review turn to show the model before its `finish` is accepted, or None when the
     run's changes fit the task as far as can be seen: it changed something (when the task
     asks for a change), every file the task names, not only documentation; the names the task
     introduces exist; changed Python parses and has no block repeated by an edit; and tests
     that passed touch the changed code. It ends with the next action, with the file's text.
-    `again`: a second review, only for what an edit can fix (not the tests' reach)."""
+    `again`: a second review, only for what an edit can fix (not the tests' reach); `whole`: in
+    the whole-file edit format's words."""
     changed = list(dict.fromkeys(p for cs in changes for p in cs.paths))
     named = named_files(task, files)
     concerns: list[str] = []
@@ -199,14 +211,14 @@ def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
             concerns.append("No file was changed in this run.")
             first = next((p for p in named if not is_doc(p)), named[0] if named else None)
             if first is not None:
-                action = _shown(first, read(first))
+                action = _shown(first, read(first), whole)
     else:
         untouched = [p for p in named if p not in changed]
         if all(is_doc(p) for p in changed) and any(not is_doc(p) for p in named):
             concerns.append(f"Only documentation changed ({', '.join(changed)}).")
         if untouched:
             concerns.append(f"The task names files this run did not change: {', '.join(untouched)}.")
-            action = _shown(untouched[0], read(untouched[0]))
+            action = _shown(untouched[0], read(untouched[0]), whole)
         first_old, final = _run_texts(changes)
         for path, text in final.items():
             if text is None:
@@ -214,12 +226,12 @@ def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
             problem = _python_problem(path, text)
             if problem:
                 concerns.append(problem + ".")
-                action = action or _shown(path, text)
+                action = action or _shown(path, text, whole)
             for a, b in repeated_runs(text, first_old.get(path))[:1]:
                 n = b - a + 1
                 concerns.append(f"{path}: lines {a}-{b} repeat the {n} lines right before them (an edit kept "
                                 "the code it replaced): remove the copy.")
-                action = action or _shown(path, text)
+                action = action or _shown(path, text, whole)
         missing = missing_names(task, changes, files, read)
         if missing:
             listed = ", ".join(f"`{n}`" for n in missing)
@@ -239,8 +251,11 @@ def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
             f"Changed in this run: {summary}.\n" +
             "".join(f"- {c}\n" for c in concerns) +
             (f"{action}\n" if action else "") +
-            "Make the missing changes now with a tool call; do not call finish until they are made. "
-            "If everything the task asks for is already done, call finish again with your summary.")
+            ("Write the files that still need changes now, each whole, after its path in a fenced block. If "
+             "everything the task asks for is already done, answer again with your summary and no code block."
+             if whole else
+             "Make the missing changes now with a tool call; do not call finish until they are made. "
+             "If everything the task asks for is already done, call finish again with your summary."))
 
 
 def _touches(test_text: str, code: Sequence[str]) -> bool:

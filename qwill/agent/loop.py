@@ -21,7 +21,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from ..config import AgentSettings, Settings
@@ -34,6 +34,7 @@ from ..engine.base import (
     GenerationRequest,
     GenerationStats,
     ToolCallingEngine,
+    is_small_model,
 )
 from ..engine.chat import ChatFormat, ChatMessage, ChatTemplateError
 from ..engine.grammar import GrammarError
@@ -48,6 +49,9 @@ from .toolcall_formats import ToolGrammar, grammar_for, template_format
 from .toolcalls import ParseResult, StreamingToolCallParser, ToolCall, tool_specs
 from .tools import TOOLS, Tool, ToolContext, ToolError, call_tool, run_checks, schema_problems
 from .verify import CheckResult
+from .whole_files import EXAMPLE, WholeFileParser, elided
+from .whole_files import FORMAT as WHOLE
+from .whole_files import SYSTEM_PROMPT as WHOLE_SYSTEM_PROMPT
 from .workspace import PathError, Staging, Workspace
 
 log = logging.getLogger(__name__)
@@ -149,6 +153,10 @@ Rules:
 - After each change the project's tests run by themselves and you see the result; fix what fails.
 - When the task is finished, call finish with a short summary."""
 
+# the share of the context the files shown in the whole-file format's first message may take
+WHOLE_FILES_SHARE = 0.45
+CHARS_PER_TOKEN = 3.0
+
 PLAN_NOTE = ("\n\n(Plan mode: you can only read. Look at the code, write the steps with todo, then call "
              "finish with the plan as the summary. Nothing is changed until the user approves it.)")
 
@@ -184,6 +192,10 @@ class AgentSession:
     # tools sent as the server's own (`tools` / `tool_calls`): None not yet, False fell back to
     # the text formats (the server refused them, or its model wrote calls as text)
     server_tools: bool | None = None
+    # how the model changes files ("tools" or "whole", see whole_files), chosen at the session's
+    # first task (agent.editFormat)
+    edit_format: str = ""
+    shown: set[str] = field(default_factory=set)  # files whose text a message showed the model
 
     # -- undo -----------------------------------------------------------------------
     def restore_changes(self, to_step: int | None = None) -> tuple[ChangeSet, int]:
@@ -282,6 +294,8 @@ class Agent:
         return "'tool'" in fmt.template or '"tool"' in fmt.template
 
     def _system(self, session: AgentSession, fmt: ChatFormat, *, server_tools: bool = False) -> ChatMessage:
+        if session.edit_format == WHOLE:
+            return ChatMessage("system", WHOLE_SYSTEM_PROMPT.format(name=session.workspace.root.name))
         text = SYSTEM_PROMPT.format(name=session.workspace.root.name)
         if not server_tools and not self._native_tools(fmt):
             lines = "\n".join(json.dumps(t["function"], ensure_ascii=False) for t in self.tools)
@@ -289,7 +303,7 @@ class Agent:
         return ChatMessage("system", text)
 
     def render(self, session: AgentSession, fmt: ChatFormat) -> str:
-        tools = self.tools if self._native_tools(fmt) else None
+        tools = self.tools if self._native_tools(fmt) and session.edit_format != WHOLE else None
         return fmt.render(session.messages, tools=tools, add_generation_prompt=True)
 
     # -- the server's own tool calls ---------------------------------------------------
@@ -297,7 +311,7 @@ class Agent:
         """Whether this step sends the tools as the server's own: a remote engine, tool
         calls constrained (the setting), and the server has not refused them."""
         return (self.settings.constrain_tool_calls and isinstance(self.worker.engine, ToolCallingEngine)
-                and session.server_tools is not False)
+                and session.server_tools is not False and session.edit_format != WHOLE)
 
     def _fall_back(self, session: AgentSession, fmt: ChatFormat, why: str) -> None:
         """From the server's tool calls to the text formats, for the rest of the session: the
@@ -392,6 +406,8 @@ class Agent:
             except (PathError, OSError, UnicodeDecodeError):
                 return None
 
+        if session.edit_format == WHOLE:
+            return self._whole_overview(session, task, files, read)
         repo_map = build_repo_map(files, read, token_budget=self.settings.repo_map_tokens)
         out = "\n\nRepository map (files, and what they define, most used first):\n" + repo_map
         budget = attach_chars
@@ -409,6 +425,56 @@ class Agent:
             numbered = "\n".join(f"{n}| {line}" for n, line in enumerate(text.splitlines(), 1))
             out += f"\n\n{rel}:\n{numbered}"
         return out
+
+    def _files_budget(self) -> int:
+        """Characters of file text the whole-file format's first message may show."""
+        return int(self.context_size * WHOLE_FILES_SHARE * CHARS_PER_TOKEN)
+
+    def _whole_overview(self, session: AgentSession, task: str, files: list[str],
+                        read: Callable[[str], str | None]) -> str:
+        """The whole-file format's first message: every text file as the model writes them
+        back (path, fenced text), the files the task names first, within the budget; the
+        rest by path only."""
+        budget = self._files_budget()
+        named = named_files(task, files)
+        shown: list[str] = []
+        for rel in [*named, *(f for f in files if f not in named)]:
+            text = read(rel)
+            if text is None or "\x00" in text or len(text) > budget:
+                continue
+            budget -= len(text)
+            self._attached.add(rel)
+            shown.append(f"{rel}\n{_fence(text)}\n{text.rstrip()}\n{_fence(text)}")
+        out = "\n\nThe files of the workspace:\n\n" + "\n\n".join(shown)
+        rest = [f for f in files if f not in self._attached]
+        if rest:
+            out += "\n\nOther files (not shown):\n" + "\n".join(rest[:200])
+        if self._attached:
+            first = next(iter(p for p in [*named, *files] if p in self._attached))
+            out += (f"\n\nWrite each file you change as a file listing, whole: for {first}, the line `{first}`, "
+                    "then its new text in a fenced block.")
+        return out
+
+    def _decide_format(self, session: AgentSession) -> str:
+        """agent.editFormat for this session: `auto` is whole-file for a small local model
+        whose workspace's files fit the first message (a read-only plan uses the tools)."""
+        choice = self.settings.edit_format
+        if session.mode.read_only:
+            return "tools"
+        if choice != "auto":
+            return choice
+        engine = self.worker.engine
+        if engine is None or isinstance(engine, ToolCallingEngine) or not is_small_model(engine.info.parameters):
+            return "tools"
+        total = 0
+        for i, rel in enumerate(session.workspace.walk()):
+            try:
+                total += session.workspace.abspath(rel).stat().st_size
+            except OSError:
+                continue
+            if i >= 400 or total > self._files_budget():
+                return "tools"
+        return WHOLE
 
     def _emit(self, session: AgentSession, kind: str, step: int, **data: Any) -> None:
         try:
@@ -450,13 +516,20 @@ class Agent:
         fmt = self._format()
         first_turn = not session.messages
         if first_turn:
+            session.edit_format = session.edit_format or self._decide_format(session)
             server = self._server_tools(session)
             session.server_tools = True if server else session.server_tools
             session.messages.append(self._system(session, fmt, server_tools=server))
+            if session.edit_format == WHOLE:  # one worked example: small models follow a shown format
+                session.messages += [ChatMessage(role, text) for role, text in EXAMPLE]
         elif self._compact(session, fmt):
             self._emit(session, "compacted", session.step)
-        self._attached: set[str] = set()  # files whose text the first message shows
-        text = task + (self._overview(session, task) if first_turn else "")
+        self._attached: set[str] = session.shown  # files whose text a message showed the model
+        if first_turn and session.edit_format == WHOLE:
+            # the files first and the task last, as the example shows: a small model follows what it read last
+            text = self._overview(session, task).lstrip("\n") + f"\n\nThe task: {task}"
+        else:
+            text = task + (self._overview(session, task) if first_turn else "")
         if session.mode.read_only:
             text += PLAN_NOTE
         session.messages.append(ChatMessage("user", text))
@@ -467,7 +540,9 @@ class Agent:
         # files read in this run (or shown in its first message), for the next action a note names
         self._read_paths: set[str] = set(self._attached)
         self._reviewed_summary = ""  # what the reviewed finish said, kept if the next one says nothing
-        self._emit(session, "start", session.step, task=task, mode=session.mode.value)
+        self._whole = session.edit_format == WHOLE
+        self._emit(session, "start", session.step, task=task, mode=session.mode.value,
+                   editFormat=session.edit_format)
         history: list[list[str]] = []  # call keys per step, for loop detection
         errors: list[str] = []
         for _ in range(s.max_steps):
@@ -507,11 +582,16 @@ class Agent:
                 if turn is not None and turn.history:  # every call the server sent is answered
                     msg = "; ".join(parsed.errors[:3])
                     session.messages.extend(result_messages(turn, [], [], None, msg))
+                elif self._whole:
+                    msg = ("Nothing was written: " + "; ".join(parsed.errors[:3]) + ". Write each file you change "
+                           "whole: its path on a line by itself, then its text in a fenced block, closed with ```.")
                 else:
                     msg = ("Your tool call could not be read: " + "; ".join(parsed.errors[:3]) +
                            '. Call a tool as <tool_call>{"name": ..., "arguments": {...}}</tool_call>.')
+                if turn is None or not turn.history:
                     self._append_results(session, fmt, [("error", msg)])
                 errors.append(msg)
+                self._emit(session, "notice", step, message=msg)
                 if self._repeated(errors):
                     return self._finish(session, result, "loop", "the model kept writing unreadable tool calls")
                 continue
@@ -522,6 +602,8 @@ class Agent:
             calls = [c for c in calls if c.name != "finish"]
             result.tool_calls += len(calls) + (1 if finishing is not None and parsed.calls else 0)
             outputs = await self._execute(session, step, record, calls, cancel, result)
+            if self._whole and parsed.errors:  # blocks that could not be read, beside ones that could
+                outputs.append(("error", "error: " + "; ".join(parsed.errors[:3])))
             if len(parsed.calls) > s.max_tool_calls_per_step:
                 outputs.append(("note", f"only the first {s.max_tool_calls_per_step} tool calls of a turn are "
                                         f"run; {len(parsed.calls) - s.max_tool_calls_per_step} were skipped"))
@@ -558,6 +640,7 @@ class Agent:
         """The model's answer for this step: its text, its calls, the server's calls (None
         in the text formats) and what it cost. Raises _RunEnds when the run cannot go on."""
         s = self.settings
+        whole = session.edit_format == WHOLE
         while True:
             server = self._server_tools(session)
             if session.server_tools and not server:  # the agent's engine changed under the session
@@ -571,13 +654,15 @@ class Agent:
             if n_prompt + 64 >= self.context_size:
                 raise _RunEnds("context_full", f"the conversation ({n_prompt} tokens) no longer fits the context "
                                f"of {self.context_size} tokens; start a new task or raise engine.contextSize")
-            max_tokens = min(s.max_tokens_per_step, self.context_size - n_prompt - 1)
+            # a whole-file answer is as long as the files it writes
+            per_step = max(s.max_tokens_per_step, 4096) if whole else s.max_tokens_per_step
+            max_tokens = min(per_step, self.context_size - n_prompt - 1)
             stats = GenerationStats()
-            parser = StreamingToolCallParser(self.specs)
             raw: list[str] = []
             if server:
                 try:
-                    turn, parsed = await self._server_turn(session, step, parser, raw, max_tokens, stats, cancel)
+                    turn, parsed = await self._server_turn(session, step, StreamingToolCallParser(self.specs), raw,
+                                                           max_tokens, stats, cancel)
                 except _ServerRefusedTools as exc:
                     self._fall_back(session, fmt, f"the server did not take the tools ({exc})")
                     continue  # this step again, in the text formats
@@ -588,7 +673,9 @@ class Agent:
                 else:
                     result.server_tools = True
                 return "".join(raw), parsed, turn, stats
-            grammar = self._grammar(fmt, session.mode)
+            parser: StreamingToolCallParser | WholeFileParser = (
+                WholeFileParser(lambda rel: self._exists(session, rel)) if whole else StreamingToolCallParser(self.specs))
+            grammar = None if whole else self._grammar(fmt, session.mode)
             result.grammar = result.grammar or grammar is not None
             request = GenerationRequest(prompt, max_tokens=max_tokens, stop=fmt.stop,
                                         temperature=s.temperature, slot="agent",
@@ -626,8 +713,10 @@ class Agent:
             return None
         checks = await self._run_checks(session, step, cancel)
         if checks is not None and checks.blocks_finish:
+            again = ("Fix the failures: write the files that need it again, whole." if self._whole
+                     else "Fix the failures, then call finish again.")
             self._finish_output(session, step, outputs, f"error: not finished: {checks.summary()}\n"
-                                                        f"{checks.output}\nFix the failures, then call finish again.")
+                                                        f"{checks.output}\n{again}")
             return None
         if self._reviews < MAX_REVIEWS:
             review = await asyncio.to_thread(self._finish_review, session, checks)
@@ -656,7 +745,8 @@ class Agent:
 
     def _repeat_note(self, session: AgentSession) -> str:
         """What a call that repeats the previous step's (and got the same answer) is told."""
-        hint = next_action(self._task, self._files(session), self._read_paths, self._changed_paths(session))
+        hint = next_action(self._task, self._files(session), self._read_paths, self._changed_paths(session),
+                           whole=self._whole)
         return (f"\n(You made this same call in the previous step and got this answer already; repeating it "
                 f"does not move the task on. Next: {hint})")
 
@@ -671,7 +761,7 @@ class Agent:
             except (PathError, OSError, UnicodeDecodeError):
                 return None
 
-        return finish_review(self._task, changes, files, checks, read, again=self._reviews > 0)
+        return finish_review(self._task, changes, files, checks, read, again=self._reviews > 0, whole=self._whole)
 
     def _finish_output(self, session: AgentSession, step: int, outputs: list[tuple[str, str]], text: str) -> None:
         outputs.append(("finish", text))
@@ -748,6 +838,8 @@ class Agent:
                 outputs.append((call.name, "error: cancelled before this call ran"))
                 continue
             try:
+                if call.format == WHOLE:
+                    self._check_whole(session, call)
                 out = await call_tool(ctx, call.name, call.arguments)
                 text = out
             except ToolError as exc:
@@ -774,13 +866,14 @@ class Agent:
             files, changed = self._files(session), self._changed_paths(session)
             left = [p for p in named_files(self._task, files) if p not in changed]  # named, not changed yet
             if left:
-                hint = next_action(self._task, files, self._read_paths, changed)
+                hint = next_action(self._task, files, self._read_paths, changed, whole=self._whole)
                 outputs.append(("note", f"The task also names {', '.join(left)}, not changed yet. Next: {hint}"))
             checks = await self._run_checks(session, step, cancel)
             if checks is not None and checks.ran and not checks.no_tests:
                 verdict = "pass" if checks.passed else "FAIL"
-                note = ("If the task is done, call finish with a short summary." if checks.passed
-                        else "Fix what fails.")
+                done = ("answer with a short summary and no code block" if self._whole
+                        else "call finish with a short summary")
+                note = f"If the task is done, {done}." if checks.passed else "Fix what fails."
                 outputs.append(("checks", f"after your change the tests {verdict} ({checks.command}):\n"
                                           f"{checks.output}\n{note}"))
         return outputs
@@ -817,7 +910,45 @@ class Agent:
         self._emit(session, "rejected", step, reason=reason)
         return f" -- but NOT applied: {reason}. The files are unchanged."
 
+    def _exists(self, session: AgentSession, rel: str) -> bool:
+        try:
+            return session.workspace.read_live(session.workspace.rel(rel))[0] is not None
+        except (PathError, OSError, UnicodeDecodeError):
+            return False
+
+    def _check_whole(self, session: AgentSession, call: ToolCall) -> None:
+        """A whole-file write of an existing file must come from its text: refused (ToolError)
+        when the model has not been shown the file, or left lines out ("# ... rest unchanged");
+        the refusal shows the text to write it from."""
+        ws = session.workspace
+        try:
+            rel = ws.rel(str(call.arguments.get("path", "")))
+            before = ws.read_live(rel)[0]
+        except (PathError, OSError, UnicodeDecodeError):
+            return  # the tool reports it
+        if before is None:
+            # a new file in a new folder, named as an existing file: the model misplaced that file
+            name, parent = PurePosixPath(rel).name, PurePosixPath(rel).parent
+            if call.name == "create_file" and not ws.abspath(str(parent)).is_dir():
+                same = [f for f in self._files(session) if PurePosixPath(f).name == name]
+                if same:
+                    raise ToolError(f"{rel} was not created: {parent} does not exist, and {same[0]} is the file "
+                                    f"of that name. Write a file under its path exactly as shown.")
+            return
+        unseen = rel not in self._attached and rel not in self._changed_paths(session)
+        gap = elided(str(call.arguments.get("content", "")), before)
+        if not unseen and not gap:
+            return
+        self._attached.add(rel)
+        why = (f"{rel} was not shown to you yet, so it was not replaced" if unseen else
+               f"your text of {rel} leaves lines out (`{gap}`), which would delete them; {rel} was not changed")
+        raise ToolError(f"{why}. Write it again whole, every line; it is now:\n{rel}\n{_fence(before)}\n"
+                        f"{before.rstrip()}\n{_fence(before)}")
+
     def _append_results(self, session: AgentSession, fmt: ChatFormat, outputs: list[tuple[str, str]]) -> None:
+        if session.edit_format == WHOLE:  # no tools: the results are the user's next message
+            session.messages.append(ChatMessage("user", "\n\n".join(out for _, out in outputs)))
+            return
         if self._native_tool_role(fmt):
             for name, out in outputs:
                 session.messages.append(ChatMessage("tool", out, name=name))
@@ -842,6 +973,13 @@ class Agent:
         if len(history) >= 6 and history[-3:] == history[-6:-3]:
             return "the model is cycling through the same three tool calls; stopping"
         return ""
+
+
+def _fence(text: str) -> str:
+    """A fence longer than any run of backticks at a line start in `text` (a Markdown file's
+    own code blocks stay inside)."""
+    runs = [len(m.group()) for m in re.finditer(r"(?m)^`{3,}", text)]
+    return "`" * max(3, max(runs, default=0) + 1)
 
 
 def new_session(root: str | Path, documents: Any = None, *, checkpoints: bool = True,

@@ -46,7 +46,7 @@ def test_the_harness_runs_the_cli_and_reads_its_result(tmp_path: Path, fake_scri
     script.append(call("finish", summary="port 8080, APP_PORT"))
     args = argparse.Namespace(model=fake_script(script), max_steps=10, ctx=4096, threads=0, timeout=120)
     repo = lay_out(task, tmp_path)
-    r = run_qwill(task, repo, args, grammar=True, log=tmp_path / "log")
+    r = run_qwill(task, repo, args, system="qwill-tools", log=tmp_path / "log")
     assert r.success and r.reason == "done", (tmp_path / "log").read_text()
     assert r.steps == len(script) and r.tool_calls == len(script) and r.invalid_calls == 0
     assert "passed" in r.checks  # Qwill found and ran the project's tests by itself

@@ -1,0 +1,212 @@
+"""The whole-file edit format: answers read as files written whole, and the agent loop that
+shows a small model every file and lands what it writes through review, checks and the
+workspace's confinement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qwill.agent.whole_files import WholeFileParser, elided, parse_whole_files
+from qwill.config import AgentSettings
+
+from .test_agent_loop import APP, QWEN25_TEMPLATE
+from .test_agent_loop import Harness as ToolsHarness
+
+# Qwen2.5's template renders the system turn without tools too (the trimmed one of the loop
+# tests shows it only with them)
+TEMPLATE = QWEN25_TEMPLATE.replace(
+    "{%- for message in messages %}",
+    "{%- if not tools and messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] "
+    "+ '<|im_end|>\\n' }}{%- endif %}\n{%- for message in messages %}", 1)
+
+
+def Harness(*args, **kwargs) -> ToolsHarness:
+    return ToolsHarness(*args, template=TEMPLATE, **kwargs)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "geo.py").write_text(APP)
+    (root / "README.md").write_text("area(r) uses 3.14\n")
+    return root
+
+
+def exists(*paths: str):
+    return lambda rel: rel in paths
+
+
+NEW_GEO = "import math\n\n\ndef area(r):\n    return math.pi * r ** 2\n"
+
+
+@pytest.mark.parametrize("path_line", ["geo.py", "`geo.py`", "**geo.py**", "geo.py:", "File: geo.py",
+                                       "### geo.py", "./geo.py"])
+def test_the_path_before_the_fence_names_the_file(path_line: str) -> None:
+    r = parse_whole_files(f"Here it is.\n\n{path_line}\n```python\n{NEW_GEO}```\nDone.", exists("geo.py"))
+    assert [(c.name, c.arguments) for c in r.calls] == [("write_file", {"path": "geo.py", "content": NEW_GEO})]
+    assert r.text == "Here it is.\n\nDone." and r.errors == []
+    assert r.calls[0].format == "whole"
+
+
+def test_a_new_path_is_created_and_the_info_string_may_name_the_file() -> None:
+    r = parse_whole_files(f"```pkg/util.py\nX = 1\n```\n\ngeo.py\n```\n{NEW_GEO}```", exists("geo.py"))
+    assert [(c.name, c.arguments["path"]) for c in r.calls] == [("create_file", "pkg/util.py"),
+                                                                ("write_file", "geo.py")]
+    assert r.calls[0].arguments["content"] == "X = 1\n"
+
+
+def test_a_file_written_twice_keeps_its_last_text() -> None:
+    r = parse_whole_files("geo.py\n```\nA = 1\n```\ngeo.py\n```\nA = 2\n```", exists("geo.py"))
+    assert [c.arguments["content"] for c in r.calls] == ["A = 2\n"]
+
+
+def test_a_markdown_file_keeps_its_own_code_blocks() -> None:
+    readme = "# Tool\n\nRun it:\n\n```bash\ntool --json\n```\n\nThat is all.\n"
+    r = parse_whole_files(f"README.md\n```markdown\n{readme}```\n", exists("README.md"))
+    assert [c.arguments["content"] for c in r.calls] == [readme]
+
+
+def test_an_unclosed_block_writes_nothing_and_says_why() -> None:
+    r = parse_whole_files("geo.py\n```python\nimport math\n\ndef area(r):", exists("geo.py"))
+    assert r.calls == [] and "no closing ```" in r.errors[0] and "geo.py was not changed" in r.errors[0]
+
+
+def test_blocks_without_a_path() -> None:
+    # alone: an error that says how to name the file
+    r = parse_whole_files("Use this:\n```python\nprint(1)\n```", exists())
+    assert r.calls == [] and "no file path" in r.errors[0]
+    # beside a named one: an example in the prose, ignored
+    r = parse_whole_files(f"geo.py\n```\n{NEW_GEO}```\nCall it like:\n```\narea(2)\n```", exists("geo.py"))
+    assert [c.arguments["path"] for c in r.calls] == ["geo.py"] and r.errors == []
+    # prose that is no path ("Here is the code:") does not name a file
+    r = parse_whole_files("Here is the code:\n```\nx\n```", exists())
+    assert r.calls == [] and r.errors
+
+
+def test_an_answer_without_blocks_is_prose_only() -> None:
+    r = parse_whole_files("The task is done: area uses math.pi.", exists("geo.py"))
+    assert r.calls == [] and r.errors == [] and r.text == "The task is done: area uses math.pi."
+
+
+def test_elided_lines_are_found_only_where_they_stand_for_lost_text() -> None:
+    before = "def a():\n    return 1\n\n\ndef b():\n    return 2\n"
+    assert elided("def a():\n    return 10\n\n# ... rest of the file unchanged\n", before) \
+        == "# ... rest of the file unchanged"
+    assert elided("def a():\n    return 10\n\n// ...\n", before) == "// ..."
+    assert elided("def a():\n    return 10\n    # keep the rest of the logic here\n", before)
+    # Python's own `...`, a comment the file already had, and a new file are fine
+    assert elided("class P:\n    ...\n", before) == ""
+    assert elided("# ... see below\n", "# ... see below\nx = 1\n") == ""
+    assert elided("# ... rest unchanged\n", None) == ""
+
+
+def test_streaming_shows_prose_and_holds_the_files() -> None:
+    p = WholeFileParser(exists("geo.py"))
+    text = f"I will change geo.py.\n\ngeo.py\n```python\n{NEW_GEO}```\nDone.\n"
+    shown = []
+    for i in range(0, len(text), 5):
+        shown += [e.text for e in p.feed(text[i:i + 5]) if e.text]
+    tail, result = p.finish()
+    assert "".join(shown).startswith("I will change geo.py.") and "import math" not in "".join(shown)
+    assert [e.call.arguments["path"] for e in tail if e.call] == ["geo.py"]
+    assert any(e.text == "Done." for e in tail)
+    assert result.calls[0].arguments["content"] == NEW_GEO
+
+
+# -- the loop in the whole-file format --------------------------------------------------------------
+WHOLE = AgentSettings(edit_format="whole")
+
+
+def whole(path: str, text: str) -> str:
+    return f"{path}\n```python\n{text}```"
+
+
+async def test_a_whole_file_answer_is_reviewed_applied_and_finished(repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path, settings=WHOLE)
+    result = await h.run("use math.pi in geo.py", "I will use math.pi.\n\n" + whole("geo.py", NEW_GEO),
+                         "geo.py now uses math.pi.")
+    assert result.reason == "done" and result.message == "geo.py now uses math.pi."
+    assert (repo / "geo.py").read_text() == NEW_GEO
+    assert len(h.reviews) == 1 and result.applied == 1 and result.tool_calls == 1
+    first = h.engine.history[0].prompt
+    # no tool list: the format is in the system turn, every file in the first message as it is written back
+    assert '"name": "edit_file"' not in first and "Every *file listing* has this shape" in first
+    assert f"geo.py\n```\n{APP.rstrip()}\n```" in first and "README.md\n```\narea(r) uses 3.14\n```" in first
+    assert first.endswith("then its new text in a fenced block.\n\nThe task: use math.pi in geo.py<|im_end|>\n<|im_start|>assistant\n")
+    assert "for geo.py, the line `geo.py`" in first
+    # the result is the user's next message, plain
+    second = h.engine.history[1].prompt
+    assert "rewrote geo.py; +3 lines (applied)" in second and "<tool_response>" not in second
+    assert h.kinds("start")[0].data["editFormat"] == "whole"
+
+
+async def test_a_file_with_lines_left_out_is_refused_and_shown(repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path, settings=WHOLE)
+    result = await h.run("use math.pi in geo.py",
+                         whole("geo.py", "import math\n# ... rest of the code unchanged\n"),
+                         whole("geo.py", NEW_GEO), "Done.")
+    assert result.reason == "done" and (repo / "geo.py").read_text() == NEW_GEO
+    told = h.engine.history[1].prompt.rsplit("<|im_start|>user", 1)[1]
+    assert "leaves lines out (`# ... rest of the code unchanged`)" in told and "geo.py was not changed" in told
+    assert f"geo.py\n```\n{APP.rstrip()}\n```" in told
+    assert len(h.reviews) == 1  # the refused text never reached the review
+
+
+async def test_paths_out_of_the_workspace_and_misplaced_files_write_nothing(repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path, settings=WHOLE)
+    before = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if ".qwill" not in p.parts)
+    result = await h.run("use math.pi in geo.py",
+                         whole("../outside.py", "X = 1\n") + "\n\n" + whole("path/to/geo.py", NEW_GEO),
+                         "Done.")
+    assert not (tmp_path / "outside.py").exists() and not (repo / "path").exists()
+    assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if ".qwill" not in p.parts) == before
+    told = h.engine.history[1].prompt.rsplit("<|im_start|>user", 1)[1]
+    assert "path/to/geo.py was not created" in told and "geo.py is the file of that name" in told
+    assert result.applied == 0
+
+
+async def test_an_unreadable_answer_is_explained(repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path, settings=WHOLE)
+    result = await h.run("use math.pi in geo.py", "geo.py\n```python\nimport math\n", whole("geo.py", NEW_GEO),
+                         "Done.")
+    assert result.reason == "done" and (repo / "geo.py").read_text() == NEW_GEO
+    assert result.malformed_calls == 1
+    assert "Nothing was written: the block for geo.py has no closing ```" in h.engine.history[1].prompt
+
+
+async def test_a_finish_that_leaves_a_named_file_alone_is_reviewed_in_the_format(repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path, settings=WHOLE)
+    result = await h.run("use math.pi in geo.py and say so in README.md", whole("geo.py", NEW_GEO),
+                         "Done.", whole("README.md", "area(r) uses math.pi\n"), "Both done.")
+    assert result.reason == "done" and result.reviews == 1 and result.message == "Both done."
+    review = h.engine.history[2].prompt.rsplit("<|im_start|>user", 1)[1]
+    assert "The task names files this run did not change: README.md." in review
+    assert "write the whole new text of README.md" in review and "README.md\n```\narea(r) uses 3.14\n```" in review
+    assert "edit_file" not in review
+
+
+@pytest.mark.parametrize(("parameters", "setting", "expected"), [
+    (1_500_000_000, "auto", "whole"), (0, "auto", "tools"), (30_000_000_000, "auto", "tools"),
+    (30_000_000_000, "whole", "whole"), (1_500_000_000, "tools", "tools")])
+async def test_auto_picks_whole_files_for_a_small_local_model(repo: Path, tmp_path: Path, parameters: int,
+                                                              setting: str, expected: str) -> None:
+    h = Harness(repo, tmp_path, settings=AgentSettings(edit_format=setting))
+    h.engine.info.parameters = parameters
+    await h.run("use math.pi", "Nothing to do.")
+    assert h.session.edit_format == expected
+
+
+async def test_auto_uses_tools_when_the_files_do_not_fit(repo: Path, tmp_path: Path) -> None:
+    (repo / "big.py").write_text("x = 1\n" * 4000)  # 24 kB: more than a 4k context's share
+    h = Harness(repo, tmp_path, context_size=4096)
+    h.engine.info.parameters = 1_500_000_000
+    await h.run("use math.pi", "Nothing to do.")
+    assert h.session.edit_format == "tools"
+
+
+def test_a_path_in_a_fence_of_its_own_names_the_next_block() -> None:
+    r = parse_whole_files(f"```\ngeo.py\n```\n\n```python\n{NEW_GEO}```", exists("geo.py"))
+    assert [(c.name, c.arguments) for c in r.calls] == [("write_file", {"path": "geo.py", "content": NEW_GEO})]
