@@ -256,12 +256,18 @@ class LlamaEngine:
             self._llama_cpp.llama_memory_seq_rm(self._memory(), old.seq_id, -1, -1)
             self.sequences.drop(old)
 
-    def _truncate_cache(self, seq: CachedSequence, keep: int) -> None:
-        """Drop everything after the first `keep` cached tokens of `seq`."""
+    def _truncate_cache(self, seq: CachedSequence, keep: int) -> int:
+        """Drop everything after the first `keep` cached tokens of `seq`; returns how many
+        stay. A memory that cannot drop a tail (a recurrent model's state, as in Qwen3-Next,
+        holds no positions to cut at) refuses: the sequence starts over from nothing."""
         if keep < len(seq.tokens):
-            self._llama_cpp.llama_memory_seq_rm(self._memory(), seq.seq_id, keep, -1)
+            mem = self._memory()
+            if not self._llama_cpp.llama_memory_seq_rm(mem, seq.seq_id, keep, -1):
+                self._llama_cpp.llama_memory_seq_rm(mem, seq.seq_id, -1, -1)
+                keep = 0
             del seq.tokens[keep:]
         self.llm.n_tokens = keep
+        return keep
 
     def _decode_at(self, seq: CachedSequence, tokens: list[int], pos: int, cancel: CancelToken) -> int:
         """Decode `tokens` into `seq` at positions pos.. without touching its other cells.
@@ -332,7 +338,7 @@ class LlamaEngine:
         reuse = (self._find_reuse(cached, tokens, common)
                  if shift and self.can_shift and self.min_reuse > 0 else None)
         if reuse is None:
-            self._truncate_cache(seq, common)
+            common = self._truncate_cache(seq, common)
             done = self._decode_at(seq, tokens[common:], common, cancel)
             stats.prompt_eval_tokens = done  # what was evaluated, also when cancelled part-way
             cached.extend(tokens[common:common + done])

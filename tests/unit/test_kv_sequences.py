@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwill.engine.kv_sequences import SequenceTable
+from qwill.engine.kv_sequences import CachedSequence, SequenceTable
 
 
 def _filled(table: SequenceTable, slot: str, n: int):
@@ -82,3 +82,31 @@ def test_a_dropped_sequence_frees_its_id_and_cells() -> None:
 def test_a_table_needs_a_sequence() -> None:
     with pytest.raises(ValueError):
         SequenceTable([], cells=10)
+
+
+class _Memory:
+    """llama.cpp's memory calls as a recurrent model answers them: a tail cannot be removed."""
+
+    def __init__(self, partial: bool) -> None:
+        self.partial = partial
+        self.calls: list[tuple[int, int, int]] = []
+
+    def llama_memory_seq_rm(self, mem, seq_id: int, p0: int, p1: int) -> bool:
+        self.calls.append((seq_id, p0, p1))
+        return self.partial or p0 < 0
+
+
+@pytest.mark.parametrize(("partial", "kept", "calls"), [
+    (True, 3, [(1, 3, -1)]),  # attention KV: the tail goes, the prefix stays
+    (False, 0, [(1, 3, -1), (1, -1, -1)]),  # recurrent: refused, the sequence starts over
+])
+def test_a_refused_tail_removal_starts_the_sequence_over(partial: bool, kept: int, calls: list) -> None:
+    from types import SimpleNamespace
+
+    from qwill.engine.llama import LlamaEngine
+
+    lib = _Memory(partial)
+    engine = SimpleNamespace(_llama_cpp=lib, _memory=lambda: None, llm=SimpleNamespace(n_tokens=5))
+    seq = CachedSequence(1, "completion", [10, 11, 12, 13, 14])
+    assert LlamaEngine._truncate_cache(engine, seq, 3) == kept  # type: ignore[arg-type]
+    assert seq.tokens == [10, 11, 12][:kept] and engine.llm.n_tokens == kept and lib.calls == calls
