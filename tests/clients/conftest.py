@@ -289,7 +289,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         console.write_text("\n".join(workbench.call("console", timeout=30)))
         logs = workbench.artifacts / f"{item.name}.logs.txt"
         logs.write_text(workbench.server.logs("") + "\n== code-server\n" + workbench.server.log_path.read_text())
+        # the tail of the server's own log, so that a run whose artifacts are gone still says
+        # what the server did
+        tail = "\n".join(workbench.server.logs("Qwill").splitlines()[-60:])
         report.sections.append(("VS Code", f"screenshot {shot}\nconsole {console}\nlogs {logs}\n"
-                                            f"{workbench.describe()}"))
+                                            f"{workbench.describe()}\n-- the Qwill log's last lines\n{tail}"))
     except Exception as err:  # the page itself may be what failed
         report.sections.append(("VS Code", f"no screenshot: {err}"))
