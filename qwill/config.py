@@ -343,6 +343,16 @@ class AgentSettings(_Section):
             "`tools` otherwise)."
         ),
     )
+    ask_for_test: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description=(
+            "Before a run that changed Python code ends, ask the model once for a new test file that "
+            "checks the change the way the task describes it, when no test changed in the run and the "
+            "task itself does not speak of tests; the project's tests then run it and a failure goes "
+            "back to the model. `auto`: in the whole-file edit format (small local models, whose "
+            "changes most need checking); `on`: in both formats."
+        ),
+    )
     mcp_servers: dict[str, McpServerSettings] = Field(
         default_factory=dict,
         description=(

@@ -192,20 +192,65 @@ def next_action(task: str, files: Sequence[str], read_paths: set[str], changed: 
     return "make the change the task asks for with edit_file or write_file, or call finish if it is done."
 
 
+_SPEAKS_OF_TESTS = re.compile(r"\b(tests?|testing|pytest|unittest|spec)\b", re.I)
+
+
+def _module(path: str) -> str:
+    """The dotted module a Python file is imported as from the workspace root."""
+    p = PurePosixPath(path)
+    parts = p.parent.parts if p.stem == "__init__" else (*p.parent.parts, p.stem)
+    return ".".join(parts)
+
+
+def new_test_request(task: str, changes: Sequence[ChangeSet], files: Sequence[str], *,
+                 whole: bool = False) -> tuple[str, str] | None:
+    """(concern, next action) asking for a new test of the run's change, or None: only when
+    the run changed Python code, no test file, and the task does not speak of tests (a task
+    that does, "fix it without changing the tests", "add tests to ...", says what to do with
+    them). The test goes in a new file under tests/, named after the changed module."""
+    if _SPEAKS_OF_TESTS.search(task):
+        return None
+    _, final = _run_texts(changes)
+    if any(is_test(p) for p in final):
+        return None
+    code = [p for p, text in final.items()
+            if text is not None and p.endswith(".py") and not is_test(p) and not is_doc(p)]
+    if not code:
+        return None
+    taken = set(files) | set(final)
+    stem = _module(code[0]).rsplit(".", 1)[-1] or "change"
+    names = [re.sub(r"\W+", "_", n.lstrip("-")).strip("_").lower() for n in task_names(task)]
+    path = next((c for c in (f"tests/test_{stem}.py", *(f"tests/test_{stem}_{n}.py" for n in names if n),
+                             f"tests/test_{stem}_change.py") if c not in taken), None)
+    if path is None:
+        return None
+    modules = ", ".join(f"`{_module(p)}`" for p in code[:3])
+    concern = ("No test checks this change yet: passing tests that were written before it cannot show that it "
+               "does what the task asks.")
+    how = (f"import what you changed ({modules}), call it the way the task describes (with the task's own "
+           f"examples where it gives them) and assert what the task says it returns or does. The tests then "
+           f"run it; if it fails, fix the code, or the test if the test is what is wrong.")
+    if whole:
+        return concern, f"Next: write a new test file, {path}, whole, after its path in a fenced block: {how}"
+    return concern, f"Next: create_file {path} with a test: {how}"
+
+
 def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
                   checks: CheckResult | None, read: Callable[[str], str | None],
-                  *, again: bool = False, whole: bool = False) -> str | None:
+                  *, again: bool = False, whole: bool = False, ask_test: bool = False) -> str | None:
     """The review turn to show the model before its `finish` is accepted, or None when the
     run's changes fit the task as far as can be seen: it changed something (when the task
     asks for a change), every file the task names, not only documentation; the names the task
     introduces exist; changed Python parses and has no block repeated by an edit; and tests
     that passed touch the changed code. It ends with the next action, with the file's text.
     `again`: a second review, only for what an edit can fix (not the tests' reach); `whole`: in
-    the whole-file edit format's words."""
+    the whole-file edit format's words; `ask_test`: a first review of a run that changed Python
+    code and no test also asks for a new test of the change (new_test_request)."""
     changed = list(dict.fromkeys(p for cs in changes for p in cs.paths))
     named = named_files(task, files)
     concerns: list[str] = []
     action = ""
+    request: tuple[str, str] | None = None
     if not changed:
         if asks_for_change(task):
             concerns.append("No file was changed in this run.")
@@ -236,8 +281,13 @@ def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
         if missing:
             listed = ", ".join(f"`{n}`" for n in missing)
             concerns.append(f"The task names {listed}, which no file contains yet.")
+        request = new_test_request(task, changes, files, whole=whole) if ask_test and not again else None
+        if request is not None:
+            concerns.append(request[0])
+            action = action or request[1]
         code = [p for p in changed if not is_doc(p) and not is_test(p) and p in files]
-        if code and not again and checks is not None and checks.ran and checks.passed and not checks.no_tests:
+        if (code and not again and request is None and checks is not None and checks.ran and checks.passed
+                and not checks.no_tests):
             tests = [p for p in files if is_test(p) and not is_doc(p)]
             if not any(_touches(read(t) or "", code) for t in tests):
                 concerns.append(f"The tests that passed (`{checks.command}`) do not mention the changed code "
@@ -251,9 +301,13 @@ def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
             f"Changed in this run: {summary}.\n" +
             "".join(f"- {c}\n" for c in concerns) +
             (f"{action}\n" if action else "") +
-            ("Write the files that still need changes now, each whole, after its path in a fenced block. If "
+            ("Write the files that still need changes, and the test, now, each whole, after its path in a "
+             "fenced block." if whole and request is not None else
+             "Write the files that still need changes now, each whole, after its path in a fenced block. If "
              "everything the task asks for is already done, answer again with your summary and no code block."
              if whole else
+             "Make the missing changes and write the test now with a tool call; do not call finish before "
+             "that." if request is not None else
              "Make the missing changes now with a tool call; do not call finish until they are made. "
              "If everything the task asks for is already done, call finish again with your summary."))
 

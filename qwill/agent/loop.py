@@ -761,7 +761,9 @@ class Agent:
             except (PathError, OSError, UnicodeDecodeError):
                 return None
 
-        return finish_review(self._task, changes, files, checks, read, again=self._reviews > 0, whole=self._whole)
+        ask = self.settings.ask_for_test == "on" or (self.settings.ask_for_test == "auto" and self._whole)
+        return finish_review(self._task, changes, files, checks, read, again=self._reviews > 0, whole=self._whole,
+                             ask_test=ask)
 
     def _finish_output(self, session: AgentSession, step: int, outputs: list[tuple[str, str]], text: str) -> None:
         outputs.append(("finish", text))

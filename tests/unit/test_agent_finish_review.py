@@ -218,3 +218,30 @@ def test_which_files_a_task_names() -> None:
     assert is_doc("README.md") and is_doc("docs/guide.rst") and is_doc("CHANGELOG") and not is_doc("setup.cfg")
     assert is_test("tests/test_x.py") and is_test("pkg/x_test.go") and is_test("src/a.spec.ts")
     assert not is_test("pkg/testing_tools.py")
+
+
+def test_a_new_test_is_asked_for_python_code_changed_without_one() -> None:
+    from qwill.agent.finish_review import new_test_request
+
+    code = modified_to("todo/store.py", "X = 1\n", "def mark_done(todos, id):\n    return todos\n")
+    files = ["todo/store.py", "todo/cli.py", "tests/test_store.py", "README.md"]
+    task = "Add a mark_done(todos, id) function to todo/store.py"
+    concern, action = new_test_request(task, [code], files, whole=True) or ("", "")
+    # tests/test_store.py is taken: the name the task introduces tells the new file apart
+    assert "No test checks this change yet" in concern
+    assert action.startswith("Next: write a new test file, tests/test_store_mark_done.py, whole")
+    assert "(`todo.store`)" in action
+    assert "create_file tests/test_store_mark_done.py" in (new_test_request(task, [code], files) or ("", ""))[1]
+    # not for: a task that speaks of tests, a run that changed a test, documentation or data only
+    assert new_test_request(task + " and add tests for it", [code], files) is None
+    assert new_test_request(task, [code, modified_to("tests/test_store.py", "a\n", "b\n")], files) is None
+    assert new_test_request("Fix the README", [modified("README.md")], files) is None
+    assert new_test_request("Set the port to 8080", [modified("service/defaults.ini")], files) is None
+    # the review asks for it only when told to, and only at the first review
+    passed = CheckResult("pytest -q", True, "3 passed")
+    reads = {"tests/test_store.py": "from todo import store\n"}.get
+    assert finish_review(task, [code], files, passed, reads) is None
+    review = finish_review(task, [code], files, passed, reads, ask_test=True, whole=True) or ""
+    assert "tests/test_store_mark_done.py" in review and review.endswith("the test, now, each whole, after its "
+                                                                         "path in a fenced block.")
+    assert finish_review(task, [code], files, passed, reads, ask_test=True, again=True) is None

@@ -210,3 +210,31 @@ async def test_auto_uses_tools_when_the_files_do_not_fit(repo: Path, tmp_path: P
 def test_a_path_in_a_fence_of_its_own_names_the_next_block() -> None:
     r = parse_whole_files(f"```\ngeo.py\n```\n\n```python\n{NEW_GEO}```", exists("geo.py"))
     assert [(c.name, c.arguments) for c in r.calls] == [("write_file", {"path": "geo.py", "content": NEW_GEO})]
+
+
+async def test_a_finish_without_a_test_of_the_change_is_asked_for_one_and_its_failure_fixed(
+        repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path, settings=WHOLE)
+    wrong = "import math\n\n\ndef area(r):\n    return math.pi * r\n"
+    test = "import math\n\nfrom geo import area\n\n\ndef test_area():\n    assert area(2) == math.pi * 4\n"
+    result = await h.run("make area(r) in geo.py use math.pi", whole("geo.py", wrong), "Done.",
+                         whole("tests/test_geo.py", test), whole("geo.py", NEW_GEO), "Done, and tested.")
+    assert result.reason == "done" and result.reviews == 1 and result.message == "Done, and tested."
+    assert (repo / "tests" / "test_geo.py").read_text() == test and (repo / "geo.py").read_text() == NEW_GEO
+    review = h.engine.history[2].prompt.rsplit("<|im_start|>user", 1)[1]
+    assert "No test checks this change yet" in review
+    assert "write a new test file, tests/test_geo.py, whole" in review and "(`geo`)" in review
+    assert "Write the files that still need changes, and the test, now" in review
+    failed = h.engine.history[3].prompt.rsplit("<|im_start|>user", 1)[1]
+    assert "after your change the tests FAIL" in failed and "assert" in failed  # the new test ran, and failed
+    assert result.checks_passed is True
+
+
+async def test_no_test_is_asked_for_when_the_task_speaks_of_tests_or_the_setting_is_off(
+        repo: Path, tmp_path: Path) -> None:
+    for task, settings in (("use math.pi in geo.py without changing the tests", WHOLE),
+                           ("use math.pi in geo.py", AgentSettings(edit_format="whole", ask_for_test="off"))):
+        h = Harness(repo, tmp_path / task[-3:], settings=settings)
+        result = await h.run(task, whole("geo.py", NEW_GEO), "Done.")
+        assert result.reason == "done" and result.reviews == 0, task
+        (repo / "geo.py").write_text(APP)
