@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 from .changes import ChangeKind, ChangeSet
 from .verify import CheckResult
@@ -202,9 +203,18 @@ def _module(path: str) -> str:
     return ".".join(parts)
 
 
+class TestRequest(NamedTuple):
+    """A review's ask for a new test of the change: what it says, and the file to write."""
+    __test__ = False  # not a pytest test class
+
+    concern: str
+    action: str
+    path: str
+
+
 def new_test_request(task: str, changes: Sequence[ChangeSet], files: Sequence[str], *,
-                 whole: bool = False) -> tuple[str, str] | None:
-    """(concern, next action) asking for a new test of the run's change, or None: only when
+                     whole: bool = False) -> TestRequest | None:
+    """The ask for a new test of the run's change (TestRequest), or None: only when
     the run changed Python code, no test file, and the task does not speak of tests (a task
     that does, "fix it without changing the tests", "add tests to ...", says what to do with
     them). The test goes in a new file under tests/, named after the changed module."""
@@ -231,26 +241,27 @@ def new_test_request(task: str, changes: Sequence[ChangeSet], files: Sequence[st
            f"examples where it gives them) and assert what the task says it returns or does. The tests then "
            f"run it; if it fails, fix the code, or the test if the test is what is wrong.")
     if whole:
-        return concern, f"Next: write a new test file, {path}, whole, after its path in a fenced block: {how}"
-    return concern, f"Next: create_file {path} with a test: {how}"
+        return TestRequest(concern, f"Next: write a new test file, {path}, whole, after its path in a fenced "
+                                    f"block: {how}", path)
+    return TestRequest(concern, f"Next: create_file {path} with a test: {how}", path)
 
 
 def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
                   checks: CheckResult | None, read: Callable[[str], str | None],
-                  *, again: bool = False, whole: bool = False, ask_test: bool = False) -> str | None:
+                  *, again: bool = False, whole: bool = False, test: TestRequest | None = None) -> str | None:
     """The review turn to show the model before its `finish` is accepted, or None when the
     run's changes fit the task as far as can be seen: it changed something (when the task
     asks for a change), every file the task names, not only documentation; the names the task
     introduces exist; changed Python parses and has no block repeated by an edit; and tests
     that passed touch the changed code. It ends with the next action, with the file's text.
     `again`: a second review, only for what an edit can fix (not the tests' reach); `whole`: in
-    the whole-file edit format's words; `ask_test`: a first review of a run that changed Python
-    code and no test also asks for a new test of the change (new_test_request)."""
+    the whole-file edit format's words; `test`: the ask for a new test of the change
+    (new_test_request), made at a first review only."""
     changed = list(dict.fromkeys(p for cs in changes for p in cs.paths))
     named = named_files(task, files)
     concerns: list[str] = []
     action = ""
-    request: tuple[str, str] | None = None
+    request = test if not again and changed else None
     if not changed:
         if asks_for_change(task):
             concerns.append("No file was changed in this run.")
@@ -281,10 +292,9 @@ def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
         if missing:
             listed = ", ".join(f"`{n}`" for n in missing)
             concerns.append(f"The task names {listed}, which no file contains yet.")
-        request = new_test_request(task, changes, files, whole=whole) if ask_test and not again else None
         if request is not None:
-            concerns.append(request[0])
-            action = action or request[1]
+            concerns.append(request.concern)
+            action = action or request.action
         code = [p for p in changed if not is_doc(p) and not is_test(p) and p in files]
         if (code and not again and request is None and checks is not None and checks.ran and checks.passed
                 and not checks.no_tests):

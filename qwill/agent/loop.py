@@ -41,7 +41,7 @@ from ..engine.grammar import GrammarError
 from ..engine.worker import EngineWorker
 from .changes import ChangeSet
 from .checkpoints import Checkpoint, CheckpointError, CheckpointStore
-from .finish_review import finish_review, named_files, next_action
+from .finish_review import finish_review, named_files, new_test_request, next_action
 from .modes import ApprovalMode
 from .server_tool_calls import ServerTurn, read_server_calls, result_messages, text_history
 from .shell import ShellPolicy, Verdict
@@ -541,6 +541,7 @@ class Agent:
         self._read_paths: set[str] = set(self._attached)
         self._reviewed_summary = ""  # what the reviewed finish said, kept if the next one says nothing
         self._whole = session.edit_format == WHOLE
+        self._answer_prefix = ""  # the start of the model's next answer, written for it (whole-file format)
         self._emit(session, "start", session.step, task=task, mode=session.mode.value,
                    editFormat=session.edit_format)
         history: list[list[str]] = []  # call keys per step, for loop detection
@@ -677,7 +678,12 @@ class Agent:
                 WholeFileParser(lambda rel: self._exists(session, rel)) if whole else StreamingToolCallParser(self.specs))
             grammar = None if whole else self._grammar(fmt, session.mode)
             result.grammar = result.grammar or grammar is not None
-            request = GenerationRequest(prompt, max_tokens=max_tokens, stop=fmt.stop,
+            prefix, self._answer_prefix = (self._answer_prefix, "") if whole else ("", "")
+            if prefix:  # the answer's first characters, as if the model had written them
+                raw.append(prefix)
+                for ev in parser.feed(prefix):
+                    self._stream_event(session, step, ev)
+            request = GenerationRequest(prompt + prefix, max_tokens=max_tokens, stop=fmt.stop,
                                         temperature=s.temperature, slot="agent",
                                         grammar=grammar.gbnf if grammar else "",
                                         grammar_triggers=grammar.triggers if grammar else ())
@@ -761,9 +767,15 @@ class Agent:
             except (PathError, OSError, UnicodeDecodeError):
                 return None
 
+        again = self._reviews > 0
         ask = self.settings.ask_for_test == "on" or (self.settings.ask_for_test == "auto" and self._whole)
-        return finish_review(self._task, changes, files, checks, read, again=self._reviews > 0, whole=self._whole,
-                             ask_test=ask)
+        test = new_test_request(self._task, changes, files, whole=self._whole) if ask and not again else None
+        review = finish_review(self._task, changes, files, checks, read, again=again, whole=self._whole, test=test)
+        if review is not None and test is not None and test.action in review and self._whole:
+            # the next answer starts as the test's file listing: a small model that was asked for a
+            # new file tends to repeat its last answer instead
+            self._answer_prefix = f"{test.path}\n```python\n"
+        return review
 
     def _finish_output(self, session: AgentSession, step: int, outputs: list[tuple[str, str]], text: str) -> None:
         outputs.append(("finish", text))

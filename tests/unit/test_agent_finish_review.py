@@ -226,12 +226,12 @@ def test_a_new_test_is_asked_for_python_code_changed_without_one() -> None:
     code = modified_to("todo/store.py", "X = 1\n", "def mark_done(todos, id):\n    return todos\n")
     files = ["todo/store.py", "todo/cli.py", "tests/test_store.py", "README.md"]
     task = "Add a mark_done(todos, id) function to todo/store.py"
-    concern, action = new_test_request(task, [code], files, whole=True) or ("", "")
+    concern, action, _ = new_test_request(task, [code], files, whole=True) or ("", "", "")
     # tests/test_store.py is taken: the name the task introduces tells the new file apart
     assert "No test checks this change yet" in concern
     assert action.startswith("Next: write a new test file, tests/test_store_mark_done.py, whole")
     assert "(`todo.store`)" in action
-    assert "create_file tests/test_store_mark_done.py" in (new_test_request(task, [code], files) or ("", ""))[1]
+    assert "create_file tests/test_store_mark_done.py" in (new_test_request(task, [code], files) or ("", "", ""))[1]
     # not for: a task that speaks of tests, a run that changed a test, documentation or data only
     assert new_test_request(task + " and add tests for it", [code], files) is None
     assert new_test_request(task, [code, modified_to("tests/test_store.py", "a\n", "b\n")], files) is None
@@ -241,7 +241,9 @@ def test_a_new_test_is_asked_for_python_code_changed_without_one() -> None:
     passed = CheckResult("pytest -q", True, "3 passed")
     reads = {"tests/test_store.py": "from todo import store\n"}.get
     assert finish_review(task, [code], files, passed, reads) is None
-    review = finish_review(task, [code], files, passed, reads, ask_test=True, whole=True) or ""
+    ask = new_test_request(task, [code], files, whole=True)
+    assert ask is not None and ask.path == "tests/test_store_mark_done.py"
+    review = finish_review(task, [code], files, passed, reads, test=ask, whole=True) or ""
     assert "tests/test_store_mark_done.py" in review and review.endswith("the test, now, each whole, after its "
                                                                          "path in a fenced block.")
-    assert finish_review(task, [code], files, passed, reads, ask_test=True, again=True) is None
+    assert finish_review(task, [code], files, passed, reads, test=ask, again=True) is None

@@ -117,7 +117,9 @@ def test_streaming_shows_prose_and_holds_the_files() -> None:
 
 
 # -- the loop in the whole-file format --------------------------------------------------------------
-WHOLE = AgentSettings(edit_format="whole")
+# the test of the change a review asks for is tested on its own (WHOLE_ASKING, at the end)
+WHOLE = AgentSettings(edit_format="whole", ask_for_test="off")
+WHOLE_ASKING = AgentSettings(edit_format="whole")
 
 
 def whole(path: str, text: str) -> str:
@@ -214,17 +216,20 @@ def test_a_path_in_a_fence_of_its_own_names_the_next_block() -> None:
 
 async def test_a_finish_without_a_test_of_the_change_is_asked_for_one_and_its_failure_fixed(
         repo: Path, tmp_path: Path) -> None:
-    h = Harness(repo, tmp_path, settings=WHOLE)
+    h = Harness(repo, tmp_path, settings=WHOLE_ASKING)
     wrong = "import math\n\n\ndef area(r):\n    return math.pi * r\n"
     test = "import math\n\nfrom geo import area\n\n\ndef test_area():\n    assert area(2) == math.pi * 4\n"
+    # after the review the answer starts as the test's listing (written for the model): it goes on from there
     result = await h.run("make area(r) in geo.py use math.pi", whole("geo.py", wrong), "Done.",
-                         whole("tests/test_geo.py", test), whole("geo.py", NEW_GEO), "Done, and tested.")
+                         test + "```", whole("geo.py", NEW_GEO), "Done, and tested.")
     assert result.reason == "done" and result.reviews == 1 and result.message == "Done, and tested."
     assert (repo / "tests" / "test_geo.py").read_text() == test and (repo / "geo.py").read_text() == NEW_GEO
     review = h.engine.history[2].prompt.rsplit("<|im_start|>user", 1)[1]
     assert "No test checks this change yet" in review
     assert "write a new test file, tests/test_geo.py, whole" in review and "(`geo`)" in review
     assert "Write the files that still need changes, and the test, now" in review
+    assert h.engine.history[2].prompt.endswith("<|im_start|>assistant\ntests/test_geo.py\n```python\n")
+    assert f"tests/test_geo.py\n```python\n{test}```<|im_end|>" in h.engine.history[3].prompt  # the answer, whole
     failed = h.engine.history[3].prompt.rsplit("<|im_start|>user", 1)[1]
     assert "after your change the tests FAIL" in failed and "assert" in failed  # the new test ran, and failed
     assert result.checks_passed is True
@@ -232,8 +237,8 @@ async def test_a_finish_without_a_test_of_the_change_is_asked_for_one_and_its_fa
 
 async def test_no_test_is_asked_for_when_the_task_speaks_of_tests_or_the_setting_is_off(
         repo: Path, tmp_path: Path) -> None:
-    for task, settings in (("use math.pi in geo.py without changing the tests", WHOLE),
-                           ("use math.pi in geo.py", AgentSettings(edit_format="whole", ask_for_test="off"))):
+    for task, settings in (("use math.pi in geo.py without changing the tests", WHOLE_ASKING),
+                           ("use math.pi in geo.py", WHOLE)):
         h = Harness(repo, tmp_path / task[-3:], settings=settings)
         result = await h.run(task, whole("geo.py", NEW_GEO), "Done.")
         assert result.reason == "done" and result.reviews == 0, task
