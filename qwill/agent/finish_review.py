@@ -203,9 +203,8 @@ def _module(path: str) -> str:
     return ".".join(parts)
 
 
-class TestRequest(NamedTuple):
+class AskedTest(NamedTuple):
     """A review's ask for a new test of the change: what it says, and the file to write."""
-    __test__ = False  # not a pytest test class
 
     concern: str
     action: str
@@ -213,8 +212,8 @@ class TestRequest(NamedTuple):
 
 
 def new_test_request(task: str, changes: Sequence[ChangeSet], files: Sequence[str], *,
-                     whole: bool = False) -> TestRequest | None:
-    """The ask for a new test of the run's change (TestRequest), or None: only when
+                     whole: bool = False) -> AskedTest | None:
+    """The ask for a new test of the run's change (AskedTest), or None: only when
     the run changed Python code, no test file, and the task does not speak of tests (a task
     that does, "fix it without changing the tests", "add tests to ...", says what to do with
     them). The test goes in a new file under tests/, named after the changed module."""
@@ -241,14 +240,14 @@ def new_test_request(task: str, changes: Sequence[ChangeSet], files: Sequence[st
            f"examples where it gives them) and assert what the task says it returns or does. The tests then "
            f"run it; if it fails, fix the code, or the test if the test is what is wrong.")
     if whole:
-        return TestRequest(concern, f"Next: write a new test file, {path}, whole, after its path in a fenced "
+        return AskedTest(concern, f"Next: write a new test file, {path}, whole, after its path in a fenced "
                                     f"block: {how}", path)
-    return TestRequest(concern, f"Next: create_file {path} with a test: {how}", path)
+    return AskedTest(concern, f"Next: create_file {path} with a test: {how}", path)
 
 
 def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
                   checks: CheckResult | None, read: Callable[[str], str | None],
-                  *, again: bool = False, whole: bool = False, test: TestRequest | None = None) -> str | None:
+                  *, again: bool = False, whole: bool = False, test: AskedTest | None = None) -> str | None:
     """The review turn to show the model before its `finish` is accepted, or None when the
     run's changes fit the task as far as can be seen: it changed something (when the task
     asks for a change), every file the task names, not only documentation; the names the task

@@ -49,7 +49,7 @@ from .toolcall_formats import ToolGrammar, grammar_for, template_format
 from .toolcalls import ParseResult, StreamingToolCallParser, ToolCall, tool_specs
 from .tools import TOOLS, Tool, ToolContext, ToolError, call_tool, run_checks, schema_problems
 from .verify import CheckResult
-from .whole_files import EXAMPLE, WholeFileParser, elided
+from .whole_files import EXAMPLE, WholeFileParser, close_cut_listing, elided
 from .whole_files import FORMAT as WHOLE
 from .whole_files import SYSTEM_PROMPT as WHOLE_SYSTEM_PROMPT
 from .workspace import PathError, Staging, Workspace
@@ -141,6 +141,8 @@ class AgentResult:
 # edit can fix, each with the next file to edit shown (a task naming three files, of which a
 # small model changed one before finishing, needs two more)
 MAX_REVIEWS = 3
+# tokens of the answer that writes the test a review asked for (whole-file format)
+TEST_ANSWER_TOKENS = 768
 
 SYSTEM_PROMPT = """You are Qwill, a coding agent working in the workspace `{name}`.
 Use the tools to read, search, edit and test the code. Paths are relative to the workspace root,
@@ -683,6 +685,7 @@ class Agent:
                 raw.append(prefix)
                 for ev in parser.feed(prefix):
                     self._stream_event(session, step, ev)
+                max_tokens = min(max_tokens, TEST_ANSWER_TOKENS)  # a small model's tests may run on
             request = GenerationRequest(prompt + prefix, max_tokens=max_tokens, stop=fmt.stop,
                                         temperature=s.temperature, slot="agent",
                                         grammar=grammar.gbnf if grammar else "",
@@ -694,6 +697,13 @@ class Agent:
                         self._stream_event(session, step, ev)
             except EngineError as exc:
                 raise _RunEnds("error", str(exc)) from None
+            closed = close_cut_listing("".join(raw)) if prefix and stats.stop_reason == "length" else None
+            if closed is not None:  # cut off inside the test file: its complete tests are kept
+                raw[:] = [closed]
+                parser = WholeFileParser(lambda rel: self._exists(session, rel))
+                parser.feed(closed)
+                self._emit(session, "notice", step, message=f"the test file was cut off after {max_tokens} tokens; "
+                                                            "its complete tests are kept")
             tail, parsed = parser.finish()
             for ev in tail:
                 self._stream_event(session, step, ev)

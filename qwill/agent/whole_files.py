@@ -174,6 +174,27 @@ def elided(content: str, before: str | None) -> str:
     return ""
 
 
+def close_cut_listing(text: str) -> str | None:
+    """An answer cut off (by its token limit) inside a file listing, with that listing closed
+    after its last complete top-level statement (what follows the last line that starts at
+    the margin after a blank line is dropped), or None when no listing is open or nothing
+    whole is left. For a file written anew, such as a test file, whose tests may run on."""
+    blocks, _, _ = _blocks(text)
+    if not blocks or blocks[-1].closed or not blocks[-1].path:
+        return None
+    lines = text.splitlines()
+    opened = max(i for i, line in enumerate(lines) if re.match(r"^(`{3}|~{3})", line))
+    body = lines[opened + 1:]
+    cut = max((i for i in range(1, len(body)) if body[i] and not body[i][0].isspace() and not body[i - 1].strip()),
+              default=0)
+    kept = body[:cut]
+    while kept and not kept[-1].strip():
+        kept.pop()
+    if not kept:
+        return None
+    return "\n".join([*lines[:opened + 1], *kept]) + "\n```"
+
+
 class WholeFileParser:
     """The streaming side, shaped as StreamingToolCallParser: prose is shown as it comes
     up to the first fence; the files are reported at the end."""

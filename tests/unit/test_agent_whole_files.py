@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qwill.agent.whole_files import WholeFileParser, elided, parse_whole_files
+from qwill.agent.whole_files import WholeFileParser, close_cut_listing, elided, parse_whole_files
 from qwill.config import AgentSettings
 
 from .test_agent_loop import APP, QWEN25_TEMPLATE
@@ -243,3 +243,24 @@ async def test_no_test_is_asked_for_when_the_task_speaks_of_tests_or_the_setting
         result = await h.run(task, whole("geo.py", NEW_GEO), "Done.")
         assert result.reason == "done" and result.reviews == 0, task
         (repo / "geo.py").write_text(APP)
+
+
+def test_a_listing_cut_off_is_closed_after_its_last_whole_statement() -> None:
+    cut = "tests/test_geo.py\n```python\nfrom geo import area\n\n\ndef test_one():\n    assert area(1)\n\n\ndef test_tw"
+    assert close_cut_listing(cut) == "tests/test_geo.py\n```python\nfrom geo import area\n\n\ndef test_one():\n    assert area(1)\n```"
+    inner = "t.py\n```python\ndef test_one():\n    x = 1\n\n    assert x"  # a blank line inside a function
+    assert close_cut_listing(inner) is None  # nothing whole before the cut: nothing is made up
+    assert close_cut_listing("t.py\n```python\nX = 1\n```\nDone.") is None  # closed: as it was
+    assert close_cut_listing("no listing at all") is None
+
+
+async def test_a_test_file_that_runs_on_is_cut_to_its_whole_tests(repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path, settings=WHOLE_ASKING)
+    cases = "".join(f"\n\ndef test_area_{i}():\n    assert area({i}) == math.pi * {i} ** 2" for i in range(400))
+    result = await h.run("make area(r) in geo.py use math.pi", whole("geo.py", NEW_GEO), "Done.",
+                         "import math\n\nfrom geo import area" + cases, "Done, and tested.")
+    assert result.reason == "done" and result.checks_passed is True
+    written = (repo / "tests" / "test_geo.py").read_text()
+    assert written.startswith("import math\n\nfrom geo import area\n\ndef test_area_0():")
+    assert 3 < written.count("def test_") < 400 and written.endswith("** 2\n")  # whole tests only
+    assert any("cut off after 768 tokens" in e.data["message"] for e in h.kinds("notice"))
