@@ -47,7 +47,7 @@ from .server_tool_calls import ServerTurn, read_server_calls, result_messages, t
 from .shell import ShellPolicy, Verdict
 from .toolcall_formats import ToolGrammar, grammar_for, template_format
 from .toolcalls import ParseResult, StreamingToolCallParser, ToolCall, tool_specs
-from .tools import TOOLS, Tool, ToolContext, ToolError, call_tool, run_checks, schema_problems
+from .tools import TOOLS, UNCHANGED, Tool, ToolContext, ToolError, call_tool, run_checks, schema_problems
 from .verify import CheckResult
 from .whole_files import EXAMPLE, WholeFileParser, close_cut_listing, elided
 from .whole_files import FORMAT as WHOLE
@@ -141,6 +141,8 @@ class AgentResult:
 # edit can fix, each with the next file to edit shown (a task naming three files, of which a
 # small model changed one before finishing, needs two more)
 MAX_REVIEWS = 3
+# the temperature of the answer after one that wrote every file back unchanged (whole-file format)
+REPEAT_TEMPERATURE = 0.7
 # tokens of the answer that writes the test a review asked for (whole-file format)
 TEST_ANSWER_TOKENS = 768
 
@@ -544,6 +546,7 @@ class Agent:
         self._reviewed_summary = ""  # what the reviewed finish said, kept if the next one says nothing
         self._whole = session.edit_format == WHOLE
         self._answer_prefix = ""  # the start of the model's next answer, written for it (whole-file format)
+        self._sample_next = False  # the next answer is sampled, not greedy (the last one changed nothing)
         self._emit(session, "start", session.step, task=task, mode=session.mode.value,
                    editFormat=session.edit_format)
         history: list[list[str]] = []  # call keys per step, for loop detection
@@ -605,6 +608,11 @@ class Agent:
             calls = [c for c in calls if c.name != "finish"]
             result.tool_calls += len(calls) + (1 if finishing is not None and parsed.calls else 0)
             outputs = await self._execute(session, step, record, calls, cancel, result)
+            if self._whole and calls and all(UNCHANGED in o for _, o in outputs[:len(calls)]):
+                # every file written back as it was: greedy decoding would give this answer again
+                self._sample_next = True
+                self._emit(session, "notice", step, message="the answer changed no file; the next one is sampled "
+                                                            f"(temperature {REPEAT_TEMPERATURE})")
             if self._whole and parsed.errors:  # blocks that could not be read, beside ones that could
                 outputs.append(("error", "error: " + "; ".join(parsed.errors[:3])))
             if len(parsed.calls) > s.max_tool_calls_per_step:
@@ -680,6 +688,8 @@ class Agent:
                 WholeFileParser(lambda rel: self._exists(session, rel)) if whole else StreamingToolCallParser(self.specs))
             grammar = None if whole else self._grammar(fmt, session.mode)
             result.grammar = result.grammar or grammar is not None
+            temperature = max(s.temperature, REPEAT_TEMPERATURE) if self._sample_next else s.temperature
+            self._sample_next = False
             prefix, self._answer_prefix = (self._answer_prefix, "") if whole else ("", "")
             if prefix:  # the answer's first characters, as if the model had written them
                 raw.append(prefix)
@@ -687,7 +697,7 @@ class Agent:
                     self._stream_event(session, step, ev)
                 max_tokens = min(max_tokens, TEST_ANSWER_TOKENS)  # a small model's tests may run on
             request = GenerationRequest(prompt + prefix, max_tokens=max_tokens, stop=fmt.stop,
-                                        temperature=s.temperature, slot="agent",
+                                        temperature=temperature, slot="agent",
                                         grammar=grammar.gbnf if grammar else "",
                                         grammar_triggers=grammar.triggers if grammar else ())
             try:

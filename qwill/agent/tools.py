@@ -28,6 +28,8 @@ MAX_READ_LINES = 250
 MAX_RESULT_CHARS = 8_000
 MAX_LIST = 200
 MAX_GREP = 60
+# what write_file answers when the new text is the file's text
+UNCHANGED = "no change (the content is what the file already holds)"
 
 
 class ToolError(Exception):
@@ -451,7 +453,7 @@ async def write_file(ctx: ToolContext, path: str, content: str) -> str:
     if stripped is not None:  # the model copied read_file's line numbers
         content = stripped[0]
     if content == text:
-        return f"{rel}: no change (the content is what the file already holds)"
+        return f"{rel}: {UNCHANGED}"
     if text.endswith("\n") and content and not content.endswith("\n"):
         content += "\n"
     ctx.staging.write(rel, content)

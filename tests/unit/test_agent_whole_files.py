@@ -264,3 +264,12 @@ async def test_a_test_file_that_runs_on_is_cut_to_its_whole_tests(repo: Path, tm
     assert written.startswith("import math\n\nfrom geo import area\n\ndef test_area_0():")
     assert 3 < written.count("def test_") < 400 and written.endswith("** 2\n")  # whole tests only
     assert any("cut off after 768 tokens" in e.data["message"] for e in h.kinds("notice"))
+
+
+async def test_an_answer_that_changes_nothing_is_followed_by_a_sampled_one(repo: Path, tmp_path: Path) -> None:
+    h = Harness(repo, tmp_path, settings=WHOLE)
+    result = await h.run("use math.pi in geo.py", whole("geo.py", NEW_GEO), whole("geo.py", NEW_GEO), "Done.")
+    assert result.reason == "done"
+    temperatures = [r.temperature for r in h.engine.history]
+    assert temperatures == [0.0, 0.0, 0.7]  # greedy until an answer wrote every file back as it was
+    assert any("changed no file; the next one is sampled" in e.data["message"] for e in h.kinds("notice"))
