@@ -326,7 +326,6 @@ def _touches(test_text: str, code: Sequence[str]) -> bool:
     for path in code:
         p = PurePosixPath(path)
         stem = p.parent.name if p.stem in ("__init__", "index", "mod", "lib") else p.stem
-        dotted = ".".join((*p.parent.parts, p.stem)) if p.stem != "__init__" else ".".join(p.parent.parts)
-        if any(t and re.search(rf"(?<![\w]){re.escape(t)}(?![\w])", test_text) for t in (stem, dotted, path)):
+        if any(t and re.search(rf"(?<![\w]){re.escape(t)}(?![\w])", test_text) for t in (stem, _module(path), path)):
             return True
     return False

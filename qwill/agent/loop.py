@@ -684,8 +684,11 @@ class Agent:
                 else:
                     result.server_tools = True
                 return "".join(raw), parsed, turn, stats
+            def exists(rel: str) -> bool:
+                return self._exists(session, rel)
+
             parser: StreamingToolCallParser | WholeFileParser = (
-                WholeFileParser(lambda rel: self._exists(session, rel)) if whole else StreamingToolCallParser(self.specs))
+                WholeFileParser(exists) if whole else StreamingToolCallParser(self.specs))
             grammar = None if whole else self._grammar(fmt, session.mode)
             result.grammar = result.grammar or grammar is not None
             temperature = max(s.temperature, REPEAT_TEMPERATURE) if self._sample_next else s.temperature
@@ -710,7 +713,7 @@ class Agent:
             closed = close_cut_listing("".join(raw)) if prefix and stats.stop_reason == "length" else None
             if closed is not None:  # cut off inside the test file: its complete tests are kept
                 raw[:] = [closed]
-                parser = WholeFileParser(lambda rel: self._exists(session, rel))
+                parser = WholeFileParser(exists)
                 parser.feed(closed)
                 self._emit(session, "notice", step, message=f"the test file was cut off after {max_tokens} tokens; "
                                                             "its complete tests are kept")

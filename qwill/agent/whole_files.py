@@ -179,11 +179,13 @@ def close_cut_listing(text: str) -> str | None:
     after its last complete top-level statement (what follows the last line that starts at
     the margin after a blank line is dropped), or None when no listing is open or nothing
     whole is left. For a file written anew, such as a test file, whose tests may run on."""
-    blocks, _, _ = _blocks(text)
+    blocks, _, starts = _blocks(text)
     if not blocks or blocks[-1].closed or not blocks[-1].path:
         return None
-    lines = text.splitlines()
-    opened = max(i for i, line in enumerate(lines) if re.match(r"^(`{3}|~{3})", line))
+    lines = text.split("\n")
+    opened = starts[-1]
+    m = _FENCE.match(lines[opened])
+    assert m is not None  # _blocks opened the block at this line
     body = lines[opened + 1:]
     cut = max((i for i in range(1, len(body)) if body[i] and not body[i][0].isspace() and not body[i - 1].strip()),
               default=0)
@@ -192,7 +194,7 @@ def close_cut_listing(text: str) -> str | None:
         kept.pop()
     if not kept:
         return None
-    return "\n".join([*lines[:opened + 1], *kept]) + "\n```"
+    return "\n".join([*lines[:opened + 1], *kept, m.group("fence")])
 
 
 class WholeFileParser:
