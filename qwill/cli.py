@@ -9,10 +9,13 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, log_redaction
 from .config import Settings, parse_settings
+
+if TYPE_CHECKING:
+    from .session import Session
 
 
 def _raw_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -47,6 +50,17 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     return result.settings
 
 
+def _logging(args: argparse.Namespace, session: Session) -> None:
+    """Logs to stderr at `--log-level`; without the flag, at the `logLevel` setting, which
+    follows the client's settings as they change."""
+    logging.basicConfig(level=getattr(logging, (args.log_level or session.settings.log_level).upper()),
+                        stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_redaction.install()  # pygls logs whole messages at info/debug: keep API keys out
+    if args.log_level is None:
+        session.settings_listeners.append(
+            lambda s: logging.getLogger().setLevel(getattr(logging, s.log_level.upper())))
+
+
 def _add_model_args(p: argparse.ArgumentParser, *, several: bool = False) -> None:
     if several:
         p.add_argument("--model", action="append", help="default | default-1.5b | path.gguf | "
@@ -67,13 +81,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .lsp.server import create_server
     from .session import Session
 
-    logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log_redaction.install()  # pygls logs whole messages at info/debug: keep API keys out
     settings = _settings_from_args(args)
     from .session import isolated_factory
 
-    server = create_server(Session(settings, engine_factory=isolated_factory))
+    session = Session(settings, engine_factory=isolated_factory)
+    _logging(args, session)
+    server = create_server(session)
     if args.tcp is not None:
         if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_remote:
             sys.exit("qwill: refusing to listen on a non-loopback address without --allow-remote")
@@ -238,10 +251,9 @@ def cmd_acp(args: argparse.Namespace) -> int:
     from .acp.server import main as acp_main
     from .session import Session
 
-    logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log_redaction.install()  # pygls logs whole messages at info/debug: keep API keys out
-    return acp_main(Session(_settings_from_args(args)))
+    session = Session(_settings_from_args(args))
+    _logging(args, session)
+    return acp_main(session)
 
 
 def _check_model(model: str, settings: Settings) -> str | None:
@@ -347,8 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow --host to be a non-loopback address")
-    p.add_argument("--log-level", default="warning",
-                   choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                   help="log verbosity; overrides the logLevel setting (default: the setting, warning)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("complete", help="print the suggestion at FILE:LINE:COL (1-based)")
@@ -410,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("acp", help="serve the agent over the Agent Client Protocol (stdio)")
     _add_model_args(p)
-    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                   help="log verbosity; overrides the logLevel setting (default: the setting, warning)")
     p.set_defaults(func=cmd_acp)
 
     args = parser.parse_args(argv)

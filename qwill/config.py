@@ -427,7 +427,8 @@ class Settings(_Section):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     next_edit: NextEditSettings = Field(default_factory=NextEditSettings)
     log_level: Literal["error", "warning", "info", "debug"] = Field(
-        "info", description="Server log verbosity (logs go to stderr / the editor's output panel)."
+        "warning", description="Server log verbosity (logs go to stderr / the editor's output panel); "
+        "applied when it changes. `--log-level` on the command line overrides it."
     )
 
 

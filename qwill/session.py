@@ -43,6 +43,8 @@ class Session:
         # what you configured yourself (command line, --config): the agent's policy may widen
         # beyond the built-in one only with these values, or ones you confirm
         self.user_settings = self.settings
+        # told the settings after each change from the client (the CLI applies logLevel)
+        self.settings_listeners: list[Callable[[Settings], None]] = []
         self.documents = DocumentStore()
         # one tree-sitter tree per open document (see qwill.context.syntax)
         self.syntax = SyntaxStore(self.documents)
@@ -122,6 +124,8 @@ class Session:
         ) or old.agent_engine != result.settings.agent_engine or (
             old.next_edit.model != result.settings.next_edit.model
         )
+        for listener in self.settings_listeners:
+            listener(result.settings)
         return result
 
     # -- model ------------------------------------------------------------------
