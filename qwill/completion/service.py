@@ -5,7 +5,9 @@ result back. In order of cost, a request is answered by
 1. typed-through: the user typed the start of the suggestion on screen;
 2. the LRU of recent suggestions by context (undo, retype, speculation);
 3. joining a generation still running for the same place, when the new text
-   extends it;
+   extends it (a generation whose requests were all cancelled keeps running for
+   ABANDONED_GRACE seconds, so the request that follows at once, the next keystroke
+   or the editor asking again, joins it instead of starting over);
 4. the model, with a prompt anchored so that typing only appends tokens
    (kv_planner), cancelling what the new request supersedes. The prompt goes to
    the engine as FIM parts (window, typed middle, context blocks from the injected
@@ -37,6 +39,13 @@ from .prompt import Window
 from .syntax_rules import check_parse, syntax_shape
 
 log = logging.getLogger(__name__)
+
+# Seconds a generation whose every request was cancelled keeps running for a new one to
+# join. Editors cancel for reasons that are not "the user went elsewhere": a keystroke
+# (whose request follows within milliseconds) and VS Code's quick suggestions, which wait
+# 750 ms for inline completions, then cancel them and ask the suggest widget instead (the
+# extension asks again). Past this, with no one waiting, the model is stopped.
+ABANDONED_GRACE = 0.3
 
 
 @dataclass(frozen=True)
@@ -238,9 +247,7 @@ class CompletionService:
         try:
             result = await asyncio.shield(flight.future)
         except asyncio.CancelledError:
-            flight.waiters -= 1
-            if flight.waiters <= 0:
-                flight.token.cancel("request cancelled")
+            self._leave(flight)
             raise
         if result is None:
             return None
@@ -280,7 +287,7 @@ class CompletionService:
         try:
             result = await asyncio.shield(flight.future)
         except asyncio.CancelledError:
-            flight.waiters -= 1
+            self._leave(flight)
             raise
         if result is None or not result.text.startswith(typed) or len(result.text) <= n:
             return None
@@ -290,6 +297,19 @@ class CompletionService:
             self.counters.empty_joined += 1
             return None
         return Suggestion(rest, req.offset, req.offset, source="joined", stats=result.stats)
+
+    def _leave(self, flight: _Flight) -> None:
+        """A request waiting for `flight` was cancelled: the last one to go stops the
+        model, unless another request joins within ABANDONED_GRACE seconds."""
+        flight.waiters -= 1
+        if flight.waiters > 0 or flight.future.done():
+            return
+
+        def stop_if_abandoned() -> None:
+            if flight.waiters <= 0 and not flight.future.done():
+                flight.token.cancel("request cancelled")
+
+        asyncio.get_running_loop().call_later(ABANDONED_GRACE, stop_if_abandoned)
 
     def _start(self, req: CompletionRequest, token: CancelToken) -> _Flight:
         loop = asyncio.get_running_loop()

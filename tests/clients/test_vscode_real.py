@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import textwrap
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,27 @@ def test_ghost_text_is_shown_and_accepted_with_tab(wb: Workbench) -> None:
     saved = wb.save(path)
     assert saved.splitlines()[:3 + len(inserted) - 1] == lines[:3 + len(inserted) - 1]
     ast.parse(saved)  # what the model wrote completes the function
+
+
+def test_ghost_text_shows_when_it_takes_longer_than_quick_suggestions_wait(wb: Workbench) -> None:
+    """After a letter, VS Code's quick suggestions (`offWhenInlineCompletions`, the default)
+    wait 750 ms for inline completions, then cancel the request and open the suggest widget.
+    The first suggestion at a new place takes longer here (the prompt is evaluated); it must
+    still appear without another keystroke: the extension asks again and the server's
+    generation, kept running, answers it."""
+    write(wb, "even.py", '''
+        def is_even(n: int) -> bool:
+            """True when n is even."""
+            return
+        ''')
+    wb.open_file("even.py")
+    wb.go_to(3, 11)
+    wb.type(" ")
+    time.sleep(0.3)  # the next letter lands while the first request is on its way
+    wb.type("n")
+    ghost = wb.wait_ghost_text(GHOST_AS_TYPED)
+    assert ghost.strip(), "the model suggested nothing"
+    assert wb.editor_lines()[2] == "    return n"
 
 
 def test_docstring_from_the_light_bulb(wb: Workbench) -> None:

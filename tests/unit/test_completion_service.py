@@ -198,7 +198,34 @@ async def test_cancelling_the_awaiting_task_cancels_the_generation(worker: Engin
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert token.cancelled and token.reason == "request cancelled"
+    # not at once: a request that follows within the grace would join it
+    assert not token.cancelled
+    await until(lambda: token.cancelled)
+    assert token.reason == "request cancelled"
+    assert len(engine.history) == 1
+
+
+@pytest.mark.parametrize("typed_after", ["", "r"])
+async def test_a_request_right_after_a_cancelled_one_joins_its_generation(
+        worker: EngineWorker, typed_after: str) -> None:
+    """VS Code cancels an inline completion still on its way after 750 ms and the extension
+    asks again at the same place; a client cancels on a keystroke and asks one character on."""
+    service, engine = make(worker, "return a + b + c + d", gated=True)
+    token = CancelToken()
+    first = asyncio.ensure_future(service.complete(req(), token))
+    await until(engine.first_piece.is_set)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    again = asyncio.ensure_future(service.complete(typed(typed_after) if typed_after else req(invoked=True)))
+    await until(lambda: service.counters.requests == 2)
+    await asyncio.sleep(0.4)  # past the grace: the generation kept running for the joiner
+    assert not token.cancelled
+    engine.release.set()  # type: ignore[attr-defined]
+    s = await again
+    assert s is not None and s.source == "joined"
+    assert s.text == "return a + b + c + d"[len(typed_after):]
+    assert len(engine.history) == 1
 
 
 async def test_not_ready_or_disabled_answers_nothing(worker: EngineWorker) -> None:

@@ -21,12 +21,17 @@ import {
 import * as actions from './actions';
 import { runDoctor } from './doctor';
 import { AgentEvent, EventLog, runArgument, summarizeResult } from './events';
+import { Place, RetryGate } from './inlineRetry';
 import { NextEditController } from './nextEditController';
 import { resolveServerCommand } from './serverCommand';
 import { Manifest, needsRestart, serverKeys, serverSettings } from './settings';
 import * as status from './status';
 
 const STATUS_NOTIFICATION = 'qwill/status';
+
+function place(document: vscode.TextDocument, position: vscode.Position): Place {
+  return { uri: document.uri.toString(), version: document.version, line: position.line, character: position.character };
+}
 const AGENT_EVENT = 'qwill/agentEvent';
 const EXPLAIN_SCHEME = 'qwill-explain';
 
@@ -57,6 +62,7 @@ class QwillExtension implements vscode.Disposable {
   private readonly keys: string[];
   private readonly disposables: vscode.Disposable[] = [];
   private readonly explanations = new ExplanationDocuments();
+  private readonly inlineRetry = new RetryGate();
   private readonly agentOutput: vscode.OutputChannel;
   private agentLog = new EventLog();
   private agentRunning = false;
@@ -126,9 +132,19 @@ class QwillExtension implements vscode.Disposable {
         provideCompletionItem: () => undefined,
         provideInlineCompletionItems: async (document, position, context, token, next) => {
           this.update((s) => status.onRequest(s, 1));
+          const asked = place(document, position);
+          // VS Code stops waiting after 750 ms (quick suggestions): ask again if nothing moved
+          const cancelled = token.onCancellationRequested(() => setTimeout(() => {
+            const editor = vscode.window.activeTextEditor;
+            const now = editor?.document === document ? place(document, editor.selection.active) : undefined;
+            if (this.inlineRetry.shouldRetry(asked, now)) {
+              void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+            }
+          }, 0));
           try {
             return await next(document, position, context, token);
           } finally {
+            cancelled.dispose();
             this.update((s) => status.onRequest(s, -1));
           }
         },
