@@ -353,6 +353,15 @@ class AgentSettings(_Section):
             "changes most need checking); `on`: in both formats."
         ),
     )
+    checks_first: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description=(
+            "Run the project's tests before the model's first answer and, when they fail, show it what "
+            "fails (each failing test, the line and the assertion) with the task. `auto`: when the task "
+            "speaks of something failing or broken (a failing test, a bug, an error, a crash, a wrong "
+            "result); `on`: every run; `off`: never."
+        ),
+    )
     mcp_servers: dict[str, McpServerSettings] = Field(
         default_factory=dict,
         description=(

@@ -56,6 +56,10 @@ from .workspace import PathError, Staging, Workspace
 
 log = logging.getLogger(__name__)
 
+# a task that says something fails or is broken: its tests run before the first answer (checksFirst auto)
+SPEAKS_OF_FAILURE = re.compile(r"\b(fail\w*|bug\w*|broken|breaks?|crash\w*|errors?|wrong|incorrect\w*|"
+                               r"regress\w*|traceback|exception)\b", re.I)
+
 
 # -- events ------------------------------------------------------------------------------
 @dataclass
@@ -529,11 +533,12 @@ class Agent:
         elif self._compact(session, fmt):
             self._emit(session, "compacted", session.step)
         self._attached: set[str] = session.shown  # files whose text a message showed the model
+        before = await self._checks_before(session, task, cancel) if first_turn else ""
         if first_turn and session.edit_format == WHOLE:
             # the files first and the task last, as the example shows: a small model follows what it read last
-            text = self._overview(session, task).lstrip("\n") + f"\n\nThe task: {task}"
+            text = self._overview(session, task).lstrip("\n") + before + f"\n\nThe task: {task}"
         else:
-            text = task + (self._overview(session, task) if first_turn else "")
+            text = task + (self._overview(session, task) + before if first_turn else "")
         if session.mode.read_only:
             text += PLAN_NOTE
         session.messages.append(ChatMessage("user", text))
@@ -745,7 +750,7 @@ class Agent:
             again = ("Fix the failures: write the files that need it again, whole." if self._whole
                      else "Fix the failures, then call finish again.")
             self._finish_output(session, step, outputs, f"error: not finished: {checks.summary()}\n"
-                                                        f"{checks.output}\n{again}")
+                                                        f"{checks.for_model}\n{again}")
             return None
         if self._reviews < MAX_REVIEWS:
             review = await asyncio.to_thread(self._finish_review, session, checks)
@@ -803,6 +808,17 @@ class Agent:
     def _finish_output(self, session: AgentSession, step: int, outputs: list[tuple[str, str]], text: str) -> None:
         outputs.append(("finish", text))
         self._emit(session, "tool_result", step, name="finish", ok=not text.startswith("error:"), output=text[:4000])
+
+    async def _checks_before(self, session: AgentSession, task: str, cancel: CancelToken) -> str:
+        """What the project's tests say before any change, for the first message: the failures
+        when they fail (agent.checksFirst), else nothing."""
+        when = self.settings.checks_first
+        if when == "off" or (when == "auto" and not SPEAKS_OF_FAILURE.search(task)):
+            return ""
+        checks = await self._run_checks(session, session.step, cancel)
+        if checks is None or not checks.blocks_finish:
+            return ""
+        return f"\n\nBefore any change, the tests fail ({checks.command}):\n{checks.for_model}"
 
     async def _run_checks(self, session: AgentSession, step: int, cancel: CancelToken) -> CheckResult | None:
         """Run the project's tests (the configured command, else one found from its build
@@ -912,7 +928,7 @@ class Agent:
                         else "call finish with a short summary")
                 note = f"If the task is done, {done}." if checks.passed else "Fix what fails."
                 outputs.append(("checks", f"after your change the tests {verdict} ({checks.command}):\n"
-                                          f"{checks.output}\n{note}"))
+                                          f"{checks.for_model}\n{note}"))
         return outputs
 
     async def _land(self, session: AgentSession, step: int, record: StepRecord, staging: Staging,

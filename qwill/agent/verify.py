@@ -117,9 +117,15 @@ _NO_TESTS = re.compile(r"\bno tests ran\b|\bcollected 0 items\b|\bNo tests found
 class CheckResult:
     command: str
     passed: bool
-    output: str  # the tail the model is shown
+    output: str  # the tail of what the command printed
     no_tests: bool = False
     ran: bool = True  # False: refused by the policy or the user (output says why)
+    failures: str = ""  # pytest's failures, digested (failure_digest); "" when it is not pytest's
+
+    @property
+    def for_model(self) -> str:
+        """What the model is shown: the failures digested when there is a digest, else the tail."""
+        return self.failures or self.output
 
     @property
     def blocks_finish(self) -> bool:
@@ -139,4 +145,49 @@ def read_result(command: str, exit_code: int | None, output: str, limit: int = 2
     """What a test run says: passed, failed, or no tests at all (pytest's exit 5)."""
     no_tests = exit_code == 5 or (bool(_NO_TESTS.search(output)) and exit_code != 0)
     tail = output if len(output) <= limit else "[...]\n" + output[-limit:]
-    return CheckResult(command, exit_code == 0, tail, no_tests)
+    failures = failure_digest(output, limit) if exit_code != 0 else ""
+    return CheckResult(command, exit_code == 0, tail, no_tests, failures=failures)
+
+
+_BANNER = re.compile(r"^=+ (?P<title>[^=]+?) =+$")
+_TEST_HEADER = re.compile(r"^_{3,} (?P<name>.+?) _{3,}$")
+_LOCATION = re.compile(r"^[^\s:][^:]*:\d+: \w")
+_COUNTS = re.compile(r"\b\d+ (failed|passed|errors?|skipped)\b")
+_ERROR_LINES = 8  # `E` lines kept per failure (a long diff says its point at the start)
+
+
+def failure_digest(output: str, limit: int = 2500) -> str:
+    """pytest's failures, each as the test's name, the lines it failed at (`>`), what it
+    says (`E`, the first few) and where: without the warnings, the captured output and the
+    source around them, which fill the tail a small model is shown with noise. "" when
+    `output` has no FAILURES/ERRORS section (not pytest, or nothing failed)."""
+    lines = output.splitlines()
+    start = next((i for i, ln in enumerate(lines)
+                  if (m := _BANNER.match(ln)) and m["title"] in ("FAILURES", "ERRORS")), None)
+    if start is None:
+        return ""
+    out: list[str] = []
+    errors = 0
+    for ln in lines[start + 1:]:
+        banner = _BANNER.match(ln)
+        if banner is not None:
+            if banner["title"] in ("FAILURES", "ERRORS"):
+                continue
+            break  # warnings summary, short test summary info: the digest has said it
+        header = _TEST_HEADER.match(ln)
+        if header is not None:
+            out.append(f"{header['name']}:")
+            errors = 0
+        elif ln.startswith(">") or _LOCATION.match(ln):
+            out.append(ln)
+        elif ln.startswith("E ") or ln == "E":
+            errors += 1
+            if errors <= _ERROR_LINES:
+                out.append(ln)
+            elif errors == _ERROR_LINES + 1:
+                out.append("E   [...]")
+    counts = next((ln.strip("= ") for ln in reversed(lines) if _COUNTS.search(ln)), "")
+    if counts:
+        out.append(counts)
+    text = "\n".join(out)
+    return text if len(text) <= limit else text[:limit] + "\n[...]"

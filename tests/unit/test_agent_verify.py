@@ -125,3 +125,57 @@ def test_editor_settings_that_widen_the_agent_need_consent() -> None:
     narrowed = policy_consent.narrowed(sent, mine)
     assert narrowed.approval_mode == "ask" and narrowed.mcp_servers == {} and narrowed.mcp_allow == []
     assert policy_consent.ConsentStore.key(values)  # JSON-serialisable, so it can be remembered
+
+
+def _failing_project(root: Path) -> None:
+    root.mkdir()
+    (root / "stats.py").write_text("def mean(values):\n    return sum(values) / (len(values) + 1)\n")
+    (root / "test_stats.py").write_text(
+        "import warnings\n\nfrom stats import mean\n\n\ndef test_mean():\n"
+        "    warnings.warn('a deprecation nobody asked about', DeprecationWarning)\n"
+        "    print('captured output nobody needs')\n"
+        "    assert mean([1, 2, 3, 4]) == 2.5\n\n\ndef test_empty():\n    assert mean([0]) == 0\n")
+
+
+def test_pytest_failures_are_digested_for_the_model(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    root = tmp_path / "stats"
+    _failing_project(root)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    result = read_result("pytest -q", run.returncode, run.stdout + run.stderr)
+    digest = result.for_model
+    assert digest == result.failures and digest != result.output
+    lines = digest.splitlines()
+    assert "test_mean:" in lines
+    assert ">       assert mean([1, 2, 3, 4]) == 2.5" in lines
+    assert any(ln.startswith("E       assert 2.0 == 2.5") for ln in lines)
+    assert any(ln.startswith("test_stats.py:9: AssertionError") for ln in lines)
+    assert lines[-1].startswith("1 failed, 1 passed")
+    assert "deprecation nobody asked" not in digest and "captured output" not in digest
+    # not pytest's output, or nothing failed: the tail, as before
+    other = read_result("npm test", 1, "Error: expected 3, got 2\n1 failing")
+    assert other.failures == "" and other.for_model == other.output
+    assert read_result("pytest -q", 0, "2 passed").failures == ""
+
+
+@pytest.mark.parametrize(("task", "checks_first", "shown"), [
+    ("The test in test_stats.py fails: fix mean", "auto", True),
+    ("mean is wrong for four values, fix it", "auto", True),
+    ("make mean faster", "auto", False),  # nothing said to fail: no test run before the answer
+    ("make mean faster", "on", True),
+    ("The test in test_stats.py fails: fix mean", "off", False),
+])
+async def test_a_task_about_a_failure_starts_with_what_fails(tmp_path: Path, task: str, checks_first: str,
+                                                              shown: bool) -> None:
+    root = tmp_path / "stats"
+    _failing_project(root)
+    settings = AgentSettings(checks_first=checks_first, max_steps=1)  # type: ignore[arg-type]
+    h = Harness(root, tmp_path, settings=settings)
+    await h.run(task, hermes("finish", summary="looked"))
+    first = h.engine.history[0].prompt
+    assert ("Before any change, the tests fail" in first) is shown
+    assert ("E       assert 2.0 == 2.5" in first) is shown
+    checks = h.kinds("checks")
+    assert (bool(checks) and checks[0].step == 0) is shown
