@@ -193,6 +193,7 @@ def next_action(task: str, files: Sequence[str], read_paths: set[str], changed: 
     return "make the change the task asks for with edit_file or write_file, or call finish if it is done."
 
 
+_ASKS_FOR_TESTS = re.compile(r"\b(add|write|update|extend|adjust|cover|create)\w*\b[^.]{0,30}\btests?\b", re.I)
 _SPEAKS_OF_TESTS = re.compile(r"\b(tests?|testing|pytest|unittest|spec)\b", re.I)
 
 
@@ -268,7 +269,11 @@ def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
             if first is not None:
                 action = _shown(first, read(first), whole)
     else:
-        untouched = [p for p in named if p not in changed]
+        passed = checks is not None and checks.ran and checks.passed and not checks.no_tests
+        # a test file the task names ("the test in tests/test_x.py fails") is the evidence, not
+        # the thing to change, once the tests pass, unless the task asks for tests to be written
+        untouched = [p for p in named if p not in changed
+                     and not (is_test(p) and passed and not _ASKS_FOR_TESTS.search(task))]
         if all(is_doc(p) for p in changed) and any(not is_doc(p) for p in named):
             concerns.append(f"Only documentation changed ({', '.join(changed)}).")
         if untouched:

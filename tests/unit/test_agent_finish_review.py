@@ -247,3 +247,21 @@ def test_a_new_test_is_asked_for_python_code_changed_without_one() -> None:
     assert "tests/test_store_mark_done.py" in review and review.endswith("the test, now, each whole, after its "
                                                                          "path in a fenced block.")
     assert finish_review(task, [code], files, passed, reads, test=ask, again=True) is None
+
+
+@pytest.mark.parametrize(("task", "passed", "flagged"), [
+    # the failing test the task points at is the evidence: passing now, it needs no change
+    ("The test in tests/test_stats.py fails. Find the bug in stats.py and fix it, then run the tests.", True, False),
+    # still failing: the file stays named (the run is not done)
+    ("The test in tests/test_stats.py fails. Find the bug in stats.py and fix it, then run the tests.", False, True),
+    # a task that asks for tests to be written there
+    ("Fix mean in stats.py and add tests for it to tests/test_stats.py.", True, True),
+])
+def test_a_named_test_file_is_evidence_once_the_tests_pass(task: str, passed: bool, flagged: bool) -> None:
+    files = ["stats.py", "tests/test_stats.py"]
+    checks = CheckResult("pytest -q", passed, "1 passed" if passed else "1 failed")
+    texts = {"stats.py": "def mean(v):\n    return sum(v) / len(v)\n",
+             "tests/test_stats.py": "from stats import mean\n\n\ndef test_mean():\n    assert mean([1, 3]) == 2\n"}
+    review = finish_review(task, [modified("stats.py")], files, checks, texts.get, again=True)
+    said = review is not None and "did not change: tests/test_stats.py" in review
+    assert said is flagged
