@@ -429,9 +429,33 @@ async def edit_file(ctx: ToolContext, path: str, old_text: str, new_text: str) -
         how = " (matched ignoring whitespace differences)"
     if updated == text:
         return f"{rel}: no change (new_text equals old_text)"
+    updated, added = _with_imports(ctx, rel, updated)
     ctx.staging.write(rel, updated)
     delta = len(updated.splitlines()) - len(text.splitlines())
-    return f"edited {rel}{how}; {'+' if delta >= 0 else ''}{delta} lines"
+    return f"edited {rel}{how}; {'+' if delta >= 0 else ''}{delta} lines{added}"
+
+
+MAX_IMPORT_SCAN = 300  # Python files read for the modules the workspace imports
+
+
+def _with_imports(ctx: ToolContext, rel: str, content: str) -> tuple[str, str]:
+    """`content` with the imports it uses and lacks (qwill.agent.imports), and the note that
+    says which were added ("" when none)."""
+    if not rel.endswith(".py"):
+        return content, ""
+    from itertools import islice
+
+    from .imports import add_imports, imported_modules, missing_modules, stdlib_or
+    others = (text for p, text in islice(_text_files(ctx, ".", "**/*.py"), MAX_IMPORT_SCAN) if p != rel)
+    extra = imported_modules(others)
+    found = resolve_test_command(ctx.workspace.root, ctx.test_command)
+    if found is not None and "pytest" in found.command:
+        extra.add("pytest")
+    names = missing_modules(content, stdlib_or(extra), rel)
+    if not names:
+        return content, ""
+    listed = ", ".join(f"`import {n}`" for n in names)
+    return add_imports(content, names), f" (added {listed}: the file uses {'it' if len(names) == 1 else 'them'} without an import)"
 
 
 async def create_file(ctx: ToolContext, path: str, content: str) -> str:
@@ -442,8 +466,9 @@ async def create_file(ctx: ToolContext, path: str, content: str) -> str:
         # Models often "create" the file they mean to rewrite; the review shows the diff
         # and the checkpoint keeps the old text, so replace it and say so.
         return "(the file already existed) " + await write_file(ctx, rel, content)
+    content, added = _with_imports(ctx, rel, content)
     ctx.staging.write(rel, content)
-    return f"created {rel} ({len(content.splitlines())} lines)"
+    return f"created {rel} ({len(content.splitlines())} lines){added}"
 
 
 async def write_file(ctx: ToolContext, path: str, content: str) -> str:
@@ -456,9 +481,12 @@ async def write_file(ctx: ToolContext, path: str, content: str) -> str:
         return f"{rel}: {UNCHANGED}"
     if text.endswith("\n") and content and not content.endswith("\n"):
         content += "\n"
+    content, added = _with_imports(ctx, rel, content)
+    if content == text:
+        return f"{rel}: {UNCHANGED}"
     ctx.staging.write(rel, content)
     delta = len(content.splitlines()) - len(text.splitlines())
-    return f"rewrote {rel}; {'+' if delta >= 0 else ''}{delta} lines"
+    return f"rewrote {rel}; {'+' if delta >= 0 else ''}{delta} lines{added}"
 
 
 async def delete_file(ctx: ToolContext, path: str) -> str:
