@@ -81,6 +81,10 @@ COMPLETION["heal"] = {"invokedTokenHealing": True}
 COMPLETION["noheal"] = {"invokedTokenHealing": False}
 CONFIGS["heal"] = {}
 CONFIGS["noheal"] = {}
+# the whole file as far as a 7,000-token window holds it (needs --ctx 8192): is more of the
+# file worth its prompt cost to an invoked completion?
+COMPLETION["xl"] = {"invokedLinesBefore": 4000, "invokedLinesAfter": 400, "invokedWindowTokens": 7000}
+CONFIGS["xl"] = {}
 CONFIGS["wide"] = {}  # 256 lines before / 3,072 window tokens for every request: the window an invoked completion gets
 # llama.vim's request: 256 lines before the cursor's line, 64 after it, 128 tokens
 PEER_LINES_BEFORE, PEER_LINES_AFTER, PEER_MAX_TOKENS = 256, 64, 128
@@ -384,7 +388,8 @@ async def main_async(args: argparse.Namespace) -> int:
         for lang in corpora for k in ("single", "multi")), file=sys.stderr)
     window = {**({"linesBefore": args.lines_before} if args.lines_before is not None else {}),
               **({"linesAfter": args.lines_after} if args.lines_after is not None else {})}
-    raw = {"engine": {"model": args.model, **({"nThreads": args.threads} if args.threads else {})},
+    raw = {"engine": {"model": args.model, **({"nThreads": args.threads} if args.threads else {}),
+                      **({"contextSize": args.ctx} if args.ctx else {})},
            "completion": window, "context": {"tokenBudget": args.budget}}
     settings = parse_settings(raw).settings
     session = Session(settings)
@@ -473,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="Qwill's completion.linesAfter (default: Qwill's own)")
     p.add_argument("--model", default="default")
     p.add_argument("--threads", type=int, default=0, help="engine threads (0: all cores)")
+    p.add_argument("--ctx", type=int, default=0, help="engine.contextSize (0: Qwill's default)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--cases", metavar="I,J,...",
                    help="run only these cases (their indices in the seeded choice), e.g. to re-check a few")

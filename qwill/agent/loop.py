@@ -56,6 +56,34 @@ from .workspace import PathError, Staging, Workspace
 
 log = logging.getLogger(__name__)
 
+# "Rename [the function] calc_total [in shop/cart.py] to total_price"
+_RENAME = re.compile(r"\brename\s+(?:the\s+)?(?:[a-z]+\s+)?`?(?P<old>[A-Za-z_]\w*)`?(?:\s+in\s+\S+)?\s+to\s+"
+                     r"`?(?P<new>[A-Za-z_]\w*)`?(?!\w|\.\w|/)", re.I)
+_CODE_SUFFIXES = (".py", ".js", ".jsx", ".ts", ".tsx", ".go", ".rs", ".java", ".rb", ".php", ".c", ".h", ".cpp", ".cs")
+
+
+def renames_a_definition(task: str, workspace: Workspace, limit: int = 400) -> bool:
+    """The task renames an identifier that a code file of `workspace` defines (a function,
+    class or top-level name): a job for `rename_symbol`."""
+    m = _RENAME.search(task)
+    if m is None or m["old"] == m["new"]:
+        return False
+    defines = re.compile(rf"^[ \t]*(?:(?:async\s+)?def|class|function|func|fn|const|let|var)\s+{re.escape(m['old'])}\b"
+                         rf"|^{re.escape(m['old'])}\s*[:=]", re.M)
+    for i, rel in enumerate(workspace.walk()):
+        if i >= limit:
+            break
+        if not rel.endswith(_CODE_SUFFIXES):
+            continue
+        try:
+            text, _ = workspace.read_live(rel)
+        except (PathError, OSError, UnicodeDecodeError):
+            continue
+        if text and defines.search(text):
+            return True
+    return False
+
+
 # a task that says something fails or is broken: its tests run before the first answer (checksFirst auto)
 SPEAKS_OF_FAILURE = re.compile(r"\b(fail\w*|bug\w*|broken|breaks?|crash\w*|errors?|wrong|incorrect\w*|"
                                r"regress\w*|traceback|exception)\b", re.I)
@@ -463,9 +491,12 @@ class Agent:
                     "then its new text in a fenced block.")
         return out
 
-    def _decide_format(self, session: AgentSession) -> str:
+    def _decide_format(self, session: AgentSession, task: str = "") -> str:
         """agent.editFormat for this session: `auto` is whole-file for a small local model
-        whose workspace's files fit the first message (a read-only plan uses the tools)."""
+        whose workspace's files fit the first message (a read-only plan uses the tools), unless
+        the task renames a name the workspace defines: `rename_symbol` does that in one call,
+        where whole files make a small model rewrite every file that uses it (measured: it
+        looped on a function renamed across two files, and the tools solved it)."""
         choice = self.settings.edit_format
         if session.mode.read_only:
             return "tools"
@@ -473,6 +504,8 @@ class Agent:
             return choice
         engine = self.worker.engine
         if engine is None or isinstance(engine, ToolCallingEngine) or not is_small_model(engine.info.parameters):
+            return "tools"
+        if renames_a_definition(task, session.workspace):
             return "tools"
         total = 0
         for i, rel in enumerate(session.workspace.walk()):
@@ -524,7 +557,7 @@ class Agent:
         fmt = self._format()
         first_turn = not session.messages
         if first_turn:
-            session.edit_format = session.edit_format or self._decide_format(session)
+            session.edit_format = session.edit_format or self._decide_format(session, task)
             server = self._server_tools(session)
             session.server_tools = True if server else session.server_tools
             session.messages.append(self._system(session, fmt, server_tools=server))

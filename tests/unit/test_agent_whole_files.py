@@ -273,3 +273,24 @@ async def test_an_answer_that_changes_nothing_is_followed_by_a_sampled_one(repo:
     temperatures = [r.temperature for r in h.engine.history]
     assert temperatures == [0.0, 0.0, 0.7]  # greedy until an answer wrote every file back as it was
     assert any("changed no file; the next one is sampled" in e.data["message"] for e in h.kinds("notice"))
+
+
+@pytest.mark.parametrize(("task", "renames"), [
+    ("Rename the function area to disk_area and update its callers.", True),
+    ("Rename area in geo.py to disk_area.", True),
+    ("rename `area` to `disk_area`", True),
+    ("Rename the function perimeter to circumference.", False),  # geo.py defines no perimeter
+    ("Rename the module geo.py to shapes.py and update the imports.", False),  # a file, not a name
+    ("Rename area to area.", False),
+    ("Use math.pi in area.", False),
+])
+async def test_a_rename_of_a_defined_name_uses_the_tools(repo: Path, tmp_path: Path, task: str,
+                                                          renames: bool) -> None:
+    from qwill.agent.loop import renames_a_definition
+    from qwill.agent.workspace import Workspace
+
+    assert renames_a_definition(task, Workspace(repo)) is renames
+    h = Harness(repo, tmp_path)
+    h.engine.info.parameters = 1_500_000_000  # a small local model: whole files, but for a rename
+    await h.run(task, "Nothing to do.")
+    assert h.session.edit_format == ("tools" if renames else "whole")
