@@ -10,6 +10,7 @@ functions over plain data: the task text, the run's change sets, the workspace's
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
@@ -204,6 +205,28 @@ def _module(path: str) -> str:
     return ".".join(parts)
 
 
+def _definitions(text: str) -> list[str] | None:
+    """Each function and class of `text`, dumped (None: it does not parse)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    return sorted(ast.dump(n) for n in ast.walk(tree)
+                  if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+
+
+def changes_behaviour(old: str | None, new: str) -> bool:
+    """The change from `old` (None: a new file) to `new` adds or changes a function or class:
+    code a test can call. A version string, a constant or an import changed alone is not
+    (a release, a moved setting): asking a small model for a test of it got a test of
+    functions that do not exist."""
+    after = _definitions(new)
+    if after is None:
+        return True
+    before = _definitions(old) if old is not None else []
+    return before is None or before != after
+
+
 class AskedTest(NamedTuple):
     """A review's ask for a new test of the change: what it says, and the file to write."""
 
@@ -220,11 +243,12 @@ def new_test_request(task: str, changes: Sequence[ChangeSet], files: Sequence[st
     them). The test goes in a new file under tests/, named after the changed module."""
     if _SPEAKS_OF_TESTS.search(task):
         return None
-    _, final = _run_texts(changes)
+    first_old, final = _run_texts(changes)
     if any(is_test(p) for p in final):
         return None
     code = [p for p, text in final.items()
-            if text is not None and p.endswith(".py") and not is_test(p) and not is_doc(p)]
+            if text is not None and p.endswith(".py") and not is_test(p) and not is_doc(p)
+            and changes_behaviour(first_old.get(p), text)]
     if not code:
         return None
     taken = set(files) | set(final)

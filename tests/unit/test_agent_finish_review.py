@@ -237,6 +237,14 @@ def test_a_new_test_is_asked_for_python_code_changed_without_one() -> None:
     assert new_test_request(task, [code, modified_to("tests/test_store.py", "a\n", "b\n")], files) is None
     assert new_test_request("Fix the README", [modified("README.md")], files) is None
     assert new_test_request("Set the port to 8080", [modified("service/defaults.ini")], files) is None
+    # nor for Python whose functions and classes did not change: a version, a constant, an import
+    release = modified_to("todo/__init__.py", '"""Todo."""\n\n__version__ = "1.4.2"\n',
+                          '"""Todo."""\n\n__version__ = "1.5.0"\n')
+    assert new_test_request("Release version 1.5.0: set it in todo/__init__.py", [release], files) is None
+    body = modified_to("todo/store.py", "def f():\n    return 1\n", "import os\n\n\ndef f():\n    return 1\n")
+    assert new_test_request(task, [body], files) is None
+    changed = modified_to("todo/store.py", "def f():\n    return 1\n", "def f():\n    return 2\n")
+    assert new_test_request(task, [changed], files) is not None
     # the review asks for it only when told to, and only at the first review
     passed = CheckResult("pytest -q", True, "3 passed")
     reads = {"tests/test_store.py": "from todo import store\n"}.get
