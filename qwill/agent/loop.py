@@ -48,7 +48,7 @@ from .shell import ShellPolicy, Verdict
 from .toolcall_formats import ToolGrammar, grammar_for, template_format
 from .toolcalls import ParseResult, StreamingToolCallParser, ToolCall, tool_specs
 from .tools import TOOLS, UNCHANGED, Tool, ToolContext, ToolError, call_tool, run_checks, schema_problems
-from .verify import CheckResult
+from .verify import CheckResult, fails_only_in
 from .whole_files import EXAMPLE, WholeFileParser, close_cut_listing, elided
 from .whole_files import FORMAT as WHOLE
 from .whole_files import SYSTEM_PROMPT as WHOLE_SYSTEM_PROMPT
@@ -585,6 +585,8 @@ class Agent:
         self._whole = session.edit_format == WHOLE
         self._answer_prefix = ""  # the start of the model's next answer, written for it (whole-file format)
         self._sample_next = False  # the next answer is sampled, not greedy (the last one changed nothing)
+        self._asked_test = ""  # the new test file a review asked for (finish_review.new_test_request)
+        self._asked_test_refusals = 0  # finishes refused because only that test failed
         self._emit(session, "start", session.step, task=task, mode=session.mode.value,
                    editFormat=session.edit_format)
         history: list[list[str]] = []  # call keys per step, for loop detection
@@ -657,7 +659,7 @@ class Agent:
                 outputs.append(("note", f"only the first {s.max_tool_calls_per_step} tool calls of a turn are "
                                         f"run; {len(parsed.calls) - s.max_tool_calls_per_step} were skipped"))
             if finishing is not None and not any(o.startswith("error:") for _, o in outputs):
-                done = await self._finish_call(session, step, finishing, result, outputs, cancel)
+                done = await self._finish_call(session, step, finishing, result, outputs, cancel, record)
                 if done is not None:
                     return done
             elif finishing is not None:
@@ -761,7 +763,8 @@ class Agent:
             return "".join(raw), parsed, None, stats
 
     async def _finish_call(self, session: AgentSession, step: int, call: ToolCall, result: AgentResult,
-                           outputs: list[tuple[str, str]], cancel: CancelToken) -> AgentResult | None:
+                           outputs: list[tuple[str, str]], cancel: CancelToken,
+                           record: StepRecord | None = None) -> AgentResult | None:
         """The model says it is done: verify, then end the run (the result) or tell it why
         not (appended to `outputs`, None). In plan mode the summary is the plan."""
         summary = str(call.arguments.get("summary") or "").strip()
@@ -779,6 +782,18 @@ class Agent:
                                                         f"tool is available again (mode: {mode.value}).")
             return None
         checks = await self._run_checks(session, step, cancel)
+        dropped = ""
+        if checks is not None and checks.blocks_finish and self._asked_test and record is not None \
+                and fails_only_in(checks, self._asked_test):
+            self._asked_test_refusals += 1
+            if self._asked_test_refusals > 1:
+                # the test Qwill asked for fails, the model keeps saying it is done: the user did
+                # not ask for that test, so it goes (reviewed like any change) and the run is told
+                dropped = await self._drop_asked_test(session, step, record, result, checks)
+                if dropped:
+                    checks = await self._run_checks(session, step, cancel)
+                    if checks is None:  # that was the only test: no failing run to report
+                        session.last_checks = None
         if checks is not None and checks.blocks_finish:
             again = ("Fix the failures: write the files that need it again, whole." if self._whole
                      else "Fix the failures, then call finish again.")
@@ -793,7 +808,29 @@ class Agent:
                 self._reviewed_summary = summary or self._reviewed_summary
                 self._finish_output(session, step, outputs, review)
                 return None
+        if dropped:
+            summary = f"{summary or self._reviewed_summary or 'done'} ({dropped})"
         return self._finish(session, result, "done", summary or self._reviewed_summary or "done")
+
+    async def _drop_asked_test(self, session: AgentSession, step: int, record: StepRecord, result: AgentResult,
+                               checks: CheckResult) -> str:
+        """Remove the test file the review asked for; what the finish then says ("" when the
+        file is not there or the removal was not applied)."""
+        path = self._asked_test
+        staging = Staging(session.workspace)
+        try:
+            if staging.read(path) is None:
+                return ""
+            staging.delete(path)
+        except PathError:
+            return ""
+        outcome = await self._land(session, step, record, staging, result)
+        if "applied" not in outcome:
+            return ""
+        first = next((ln for ln in checks.failures.splitlines() if ln.startswith("E ")), "").strip()
+        self._asked_test = ""
+        return (f"the test Qwill asked for, {path}, failed and was not fixed, so it was removed"
+                + (f"; it said: {first[1:].strip()[:200]}" if first else ""))
 
     def _run_changes(self, session: AgentSession) -> list[ChangeSet]:
         return [cs for r in session.records if r.step >= self._run_from for cs in r.changes]
@@ -832,6 +869,8 @@ class Agent:
         ask = self.settings.ask_for_test == "on" or (self.settings.ask_for_test == "auto" and self._whole)
         test = new_test_request(self._task, changes, files, whole=self._whole) if ask and not again else None
         review = finish_review(self._task, changes, files, checks, read, again=again, whole=self._whole, test=test)
+        if review is not None and test is not None and test.action in review:
+            self._asked_test = test.path
         if review is not None and test is not None and test.action in review and self._whole:
             # the next answer starts as the test's file listing: a small model that was asked for a
             # new file tends to repeat its last answer instead

@@ -191,3 +191,12 @@ def failure_digest(output: str, limit: int = 2500) -> str:
         out.append(counts)
     text = "\n".join(out)
     return text if len(text) <= limit else text[:limit] + "\n[...]"
+
+
+
+def fails_only_in(checks: CheckResult, path: str) -> bool:
+    """Every place the digest of `checks` names (each failure's frames) is in the file
+    `path`: the test there asserts something the code does not do, and the code itself
+    raised nothing. False without a digest, or when a frame is elsewhere."""
+    places = [ln.split(":", 1)[0] for ln in checks.failures.splitlines() if _LOCATION.match(ln)]
+    return bool(places) and all(p == path for p in places)

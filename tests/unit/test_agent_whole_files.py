@@ -294,3 +294,32 @@ async def test_a_rename_of_a_defined_name_uses_the_tools(repo: Path, tmp_path: P
     h.engine.info.parameters = 1_500_000_000  # a small local model: whole files, but for a rename
     await h.run(task, "Nothing to do.")
     assert h.session.edit_format == ("tools" if renames else "whole")
+
+
+async def test_the_asked_for_test_that_stays_wrong_is_removed_not_left_failing(repo: Path, tmp_path: Path) -> None:
+    """The code is right and the tests passed; the test the review asked for asserts something
+    wrong, and the model keeps answering that it is done: after a second refused finish the
+    test goes (the user did not ask for it), the tests pass again and the run ends, saying so."""
+    (repo / "test_readme.py").write_text("def test_readme():\n    assert open('README.md').read()\n")
+    h = Harness(repo, tmp_path, settings=WHOLE_ASKING)
+    wrong_test = "from geo import area\n\n\ndef test_area():\n    assert area(2) == 3\n"
+    result = await h.run("make area(r) in geo.py use math.pi", whole("geo.py", NEW_GEO), "Done.",
+                         wrong_test + "```", "Done.", "Done.")
+    assert result.reason == "done" and result.checks_passed is True
+    assert not (repo / "tests" / "test_geo.py").exists() and (repo / "geo.py").read_text() == NEW_GEO
+    assert "the test Qwill asked for, tests/test_geo.py, failed and was not fixed, so it was removed" in result.message
+    assert "assert" in result.message  # what it said
+    # the first refusal still sent the model back with the failure
+    assert "not finished" in h.engine.history[4].prompt.rsplit("<|im_start|>user", 1)[1]
+
+
+async def test_an_asked_for_test_that_finds_a_bug_in_the_code_is_kept(repo: Path, tmp_path: Path) -> None:
+    """When the failure is raised in the code (a frame outside the test), the test is doing its
+    job: it stays, and the run is not ended as done."""
+    h = Harness(repo, tmp_path, settings=WHOLE_ASKING)
+    broken = "import math\n\n\ndef area(r):\n    return math.pi * r ** 2 / (r - r)\n"
+    test = "from geo import area\n\n\ndef test_area():\n    assert area(2) > 12\n"
+    result = await h.run("make area(r) in geo.py use math.pi", whole("geo.py", broken), "Done.",
+                         test + "```", "Done.", "Done.", "Done.")
+    assert (repo / "tests" / "test_geo.py").exists()
+    assert result.reason != "done" or result.checks_passed is not True
