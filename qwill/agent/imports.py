@@ -80,11 +80,17 @@ def add_imports(text: str, names: list[str]) -> str:
         line = body[at].lineno - 1
         return "".join(lines[:line]) + block + "".join(lines[line:])
     line = (body[at - 1].end_lineno or 0) if at > 0 else 0  # after the docstring / __future__ lines
+    if at == 0:  # after a header of comments (shebang, licence, encoding)
+        while line < len(lines) and lines[line].startswith("#"):
+            line += 1
     head, rest = "".join(lines[:line]), "".join(lines[line:])
     if head and not head.endswith("\n"):
         head += "\n"
     sep = "\n" if head else ""
-    return head + sep + block + ("\n\n" if rest.strip() and not rest.startswith("\n") else "") + rest
+    # PEP 8: two blank lines before a function or class, one before other code
+    nxt = body[at] if at < len(body) else None
+    gap = "\n\n" if isinstance(nxt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else "\n"
+    return head + sep + block + (gap if rest.strip() and not rest.startswith("\n") else "") + rest
 
 
 def imported_modules(texts: Iterable[str]) -> set[str]:

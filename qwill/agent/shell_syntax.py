@@ -425,7 +425,16 @@ class _Walker:
             else:
                 self.note(Verdict.ASK, f"the shell grammar reads '{c.type}' in a command as an operator")
         cmd.redirects.extend(extra_redirects or [])
+        if (not cmd.assignments and not cmd.redirects and [w.source for w in cmd.words] in (["time"], ["time", "-p"])
+                and self._starts_pipeline(node)):
+            return  # bash's reserved word timing an empty pipeline: no command runs
         self.commands.append(cmd)
+
+    @staticmethod
+    def _starts_pipeline(node) -> bool:  # type: ignore[no-untyped-def]
+        """`node` is the first command of its pipeline (where `time` is bash's reserved word)."""
+        parent = node.parent
+        return parent is None or parent.type != "pipeline" or parent.named_children[0].id == node.id
 
     def declaration(self, node) -> None:  # type: ignore[no-untyped-def]
         keyword = node.children[0].type if node.children else "declare"

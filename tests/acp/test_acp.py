@@ -114,7 +114,8 @@ async def test_prompt_edits_unsaved_buffer_through_fs_with_permission(repo: Path
     assert resp.stop_reason == "end_turn"
     assert geo in client.reads
     # the live buffer (not the disk) was edited, through fs/write_text_file
-    assert client.writes == [(geo, "# unsaved\ndef area(r):\n    return math.pi * r ** 2\n")]
+    # the edit's missing import comes with it, after the comment at the top
+    assert client.writes == [(geo, "# unsaved\n\nimport math\n\n\ndef area(r):\n    return math.pi * r ** 2\n")]
     assert (repo / "geo.py").read_text() == "def area(r):\n    return 3.14 * r * r\n"
     assert not (repo / "notes.md").exists()  # no fs op for deletes: done on disk after permission
     (perm,) = client.permissions

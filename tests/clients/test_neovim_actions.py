@@ -139,7 +139,8 @@ def test_agent_run_is_reviewed_applied_shown_and_undone(nvim_editor, fake_script
     editor.nvim.input("a")
     result = editor.wait("the agent to finish", lambda: last_result(editor), 60)
     assert result["status"] == "done" and result["applied"] == 1, result
-    assert editor.nvim.buffers[1][:] == ["def area(r):", "    return math.pi * r ** 2"]
+    # the edit's missing import comes with it
+    assert editor.nvim.buffers[1][:] == ["import math", "", "", "def area(r):", "    return math.pi * r ** 2"]
     view = view_text(editor)
     for expected in ("# Task: use math.pi in area", "## Step 1", "→ edit_file", "Changes: ",
                      "```diff", "-    return 3.14 * r * r", "+    return math.pi * r ** 2",

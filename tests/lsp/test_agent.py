@@ -152,7 +152,9 @@ async def test_agent_edits_live_buffer_through_apply_edit(fake_script, tmp_path:
         anns = params.edit.change_annotations
         assert anns["qwill-agent"].needs_confirmation is True
         assert anns["qwill-agent-tests"].description == "tests/test_geo.py"
-        assert editor.buffers[(root / "geo.py").as_uri()][1] == "# unsaved\ndef area(r):\n    return math.pi * r ** 2\n"
+        # the edit's missing import comes with it, after the comment at the top
+        assert editor.buffers[(root / "geo.py").as_uri()][1] == ("# unsaved\n\nimport math\n\n\n"
+                                                              "def area(r):\n    return math.pi * r ** 2\n")
         assert (root / "README.md").read_text() == "area uses math.pi\n"
         assert (root / "tests" / "test_geo.py").exists()
         kinds_seen = [e["kind"] for e in editor.events]

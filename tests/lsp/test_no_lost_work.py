@@ -61,7 +61,8 @@ async def test_agent_edit_against_a_stale_buffer_is_refused_reported_and_redone(
         # the user's line is there, and the agent's change was made once, on top of it
         version, text = editor.buffers[uri]
         assert version == 3
-        assert text == TYPED + "def area(r):\n    return math.pi * r ** 2\n"
+        # (with the import the edit lacked, after the comment at the top)
+        assert text == TYPED + "\nimport math\n\n\ndef area(r):\n    return math.pi * r ** 2\n"
         # nothing went around the editor to the disk
         assert (root / "geo.py").read_text() == "def area(r):\n    return 3.14 * r * r\n"
 

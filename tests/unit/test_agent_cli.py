@@ -21,6 +21,10 @@ def setup(tmp_path: Path, fake_script) -> tuple[Path, str]:
     return root, fake_script([EDIT, "Done."])
 
 
+# the edit uses math.pi; the import it lacks comes with it (qwill.agent.imports)
+MATH_PI = "import math\n\nPI = math.pi\n"
+
+
 def run_cli(root: Path, spec: str, *extra: str, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, XDG_CACHE_HOME=str(root.parent / "cache"))
     return subprocess.run([sys.executable, "-m", "qwill", "agent", "use math.pi", "--model", spec,
@@ -42,7 +46,7 @@ def test_yes_applies_and_reports(tmp_path: Path, fake_script) -> None:
     root, spec = setup(tmp_path, fake_script)
     r = run_cli(root, spec, "--yes")
     assert r.returncode == 0, r.stderr
-    assert (root / "geo.py").read_text() == "PI = math.pi\n"
+    assert (root / "geo.py").read_text() == MATH_PI
     assert "Done." in r.stdout and "1 change sets applied" in r.stderr
 
 
@@ -63,7 +67,7 @@ def test_interactive_approval_on_a_terminal(tmp_path: Path, fake_script) -> None
     out, _ = proc.communicate(timeout=60)
     os.close(leader)
     assert proc.returncode == 0
-    assert (root / "geo.py").read_text() == "PI = math.pi\n" and "Done." in out
+    assert (root / "geo.py").read_text() == MATH_PI and "Done." in out
 
 
 def test_missing_workspace_is_a_clear_error(tmp_path: Path, fake_script) -> None:
@@ -131,7 +135,7 @@ def test_plan_with_yes_is_carried_out(tmp_path: Path, fake_script) -> None:
     r = run_cli(root, spec, "--mode", "plan", "--yes", "--json")
     result = json.loads(r.stdout)
     assert result["reason"] == "done" and result["mode"] == "yolo", r.stderr
-    assert (root / "geo.py").read_text() == "PI = math.pi\n"
+    assert (root / "geo.py").read_text() == MATH_PI
 
 
 def test_plain_progress_without_a_tty(tmp_path: Path, fake_script) -> None:

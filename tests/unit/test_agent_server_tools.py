@@ -81,7 +81,7 @@ async def test_tools_go_to_the_server_and_its_calls_are_run(peer: Peer, repo: Pa
     r = Run(peer, repo, tmp_path)
     result = await r.run()
     assert result.reason == "done" and result.message == "Done: area uses math.pi."
-    assert (repo / "geo.py").read_text() == "def area(r):\n    return math.pi * r ** 2\n"
+    assert (repo / "geo.py").read_text() == "import math\n\n\ndef area(r):\n    return math.pi * r ** 2\n"
     assert result.server_tools and not result.grammar
     assert result.tool_calls == 2 and result.malformed_calls == 0 and result.invalid_calls == 0
     assert [e.data["format"] for e in r.kinds("tool_call")] == ["server", "server"]
