@@ -84,6 +84,9 @@ def renames_a_definition(task: str, workspace: Workspace, limit: int = 400) -> b
     return False
 
 
+# what _land adds to a write's result when its change was applied (a rejection says "NOT applied")
+APPLIED = " (applied)"
+
 # a task that says something fails or is broken: its tests run before the first answer (checksFirst auto)
 SPEAKS_OF_FAILURE = re.compile(r"\b(fail\w*|bug\w*|broken|breaks?|crash\w*|errors?|wrong|incorrect\w*|"
                                r"regress\w*|traceback|exception)\b", re.I)
@@ -764,7 +767,7 @@ class Agent:
 
     async def _finish_call(self, session: AgentSession, step: int, call: ToolCall, result: AgentResult,
                            outputs: list[tuple[str, str]], cancel: CancelToken,
-                           record: StepRecord | None = None) -> AgentResult | None:
+                           record: StepRecord) -> AgentResult | None:
         """The model says it is done: verify, then end the run (the result) or tell it why
         not (appended to `outputs`, None). In plan mode the summary is the plan."""
         summary = str(call.arguments.get("summary") or "").strip()
@@ -783,8 +786,7 @@ class Agent:
             return None
         checks = await self._run_checks(session, step, cancel)
         dropped = ""
-        if checks is not None and checks.blocks_finish and self._asked_test and record is not None \
-                and fails_only_in(checks, self._asked_test):
+        if checks is not None and checks.blocks_finish and self._asked_test and fails_only_in(checks, self._asked_test):
             self._asked_test_refusals += 1
             if self._asked_test_refusals > 1:
                 # the test Qwill asked for fails, the model keeps saying it is done: the user did
@@ -824,8 +826,7 @@ class Agent:
             staging.delete(path)
         except PathError:
             return ""
-        outcome = await self._land(session, step, record, staging, result)
-        if "applied" not in outcome:
+        if await self._land(session, step, record, staging, result) != APPLIED:
             return ""
         first = next((ln for ln in checks.failures.splitlines() if ln.startswith("E ")), "").strip()
         self._asked_test = ""
@@ -871,10 +872,10 @@ class Agent:
         review = finish_review(self._task, changes, files, checks, read, again=again, whole=self._whole, test=test)
         if review is not None and test is not None and test.action in review:
             self._asked_test = test.path
-        if review is not None and test is not None and test.action in review and self._whole:
-            # the next answer starts as the test's file listing: a small model that was asked for a
-            # new file tends to repeat its last answer instead
-            self._answer_prefix = f"{test.path}\n```python\n"
+            if self._whole:
+                # the next answer starts as the test's file listing: a small model that was asked for a
+                # new file tends to repeat its last answer instead
+                self._answer_prefix = f"{test.path}\n```python\n"
         return review
 
     def _finish_output(self, session: AgentSession, step: int, outputs: list[tuple[str, str]], text: str) -> None:
@@ -952,7 +953,7 @@ class Agent:
                 outputs[i] = (name, out + outcome)
             staged_by[len(staged_by)] = list(pending_writes)
             pending_writes.clear()
-            return "(staged edits were applied first)" if "applied" in outcome else ""
+            return "(staged edits were applied first)" if outcome == APPLIED else ""
 
         ctx.flush = flush
         for call in calls:
@@ -1029,7 +1030,7 @@ class Agent:
             record.changes.append(changes)
             result.applied += 1
             self._emit(session, "applied", step, summary=changes.summary())
-            return " (applied)"
+            return APPLIED
         result.rejected += 1
         reason = outcome.reason or "the user rejected the change"
         self._emit(session, "rejected", step, reason=reason)

@@ -446,12 +446,20 @@ def _with_imports(ctx: ToolContext, rel: str, content: str) -> tuple[str, str]:
     from itertools import islice
 
     from .imports import add_imports, imported_modules, missing_modules, stdlib_or
-    others = (text for p, text in islice(_text_files(ctx, ".", "**/*.py"), MAX_IMPORT_SCAN) if p != rel)
-    extra = imported_modules(others)
-    found = resolve_test_command(ctx.workspace.root, ctx.test_command)
-    if found is not None and "pytest" in found.command:
-        extra.add("pytest")
-    names = missing_modules(content, stdlib_or(extra), rel)
+    extra: set[str] | None = None  # read only for a name the standard library does not have
+
+    def project_has(name: str) -> bool:
+        nonlocal extra
+        if extra is None:
+            others = (text for p, text in islice(_text_files(ctx, ".", "**/*.py"), MAX_IMPORT_SCAN) if p != rel)
+            extra = imported_modules(others)
+            found = resolve_test_command(ctx.workspace.root, ctx.test_command)
+            if found is not None and "pytest" in found.command:
+                extra.add("pytest")
+        return name in extra
+
+    std = stdlib_or(set())
+    names = missing_modules(content, lambda name: std(name) or project_has(name), rel)
     if not names:
         return content, ""
     listed = ", ".join(f"`import {n}`" for n in names)

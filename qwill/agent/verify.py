@@ -193,7 +193,6 @@ def failure_digest(output: str, limit: int = 2500) -> str:
     return text if len(text) <= limit else text[:limit] + "\n[...]"
 
 
-
 def fails_only_in(checks: CheckResult, path: str) -> bool:
     """Every place the digest of `checks` names (each failure's frames) is in the file
     `path`: the test there asserts something the code does not do, and the code itself

@@ -323,3 +323,19 @@ async def test_an_asked_for_test_that_finds_a_bug_in_the_code_is_kept(repo: Path
                          test + "```", "Done.", "Done.", "Done.")
     assert (repo / "tests" / "test_geo.py").exists()
     assert result.reason != "done" or result.checks_passed is not True
+
+
+async def test_a_rejected_removal_of_the_asked_for_test_is_not_reported_as_done(repo: Path, tmp_path: Path) -> None:
+    """The removal is reviewed like any change: rejected, the test stays and the finish is
+    refused as before (the rejection's text says "NOT applied", not "applied")."""
+    (repo / "test_readme.py").write_text("def test_readme():\n    assert open('README.md').read()\n")
+
+    async def review(changes):
+        return not any(c.kind.name == "DELETE" for c in changes.changes)
+
+    h = Harness(repo, tmp_path, settings=WHOLE_ASKING, review=review)
+    wrong_test = "from geo import area\n\n\ndef test_area():\n    assert area(2) == 3\n"
+    result = await h.run("make area(r) in geo.py use math.pi", whole("geo.py", NEW_GEO), "Done.",
+                         wrong_test + "```", "Done.", "Done.", "Done.")
+    assert (repo / "tests" / "test_geo.py").exists()
+    assert "was removed" not in result.message and result.checks_passed is not True
