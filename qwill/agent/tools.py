@@ -10,6 +10,7 @@ failure is a ToolError whose message tells the model what to do instead.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import fnmatch
 import re
@@ -507,10 +508,13 @@ _NAME = re.compile(r"[A-Za-z_$][\w$]*")
 MAX_RENAME_FILES = 200
 
 
-async def rename_symbol(ctx: ToolContext, name: str, new_name: str, path: str = "", glob: str = "") -> str:
+async def rename_symbol(ctx: ToolContext, name: str, new_name: str, path: str = "", glob: str = "",
+                        keep_alias: bool = False) -> str:
     """Rename the identifier `name` to `new_name` wherever it occurs as a whole word in the
     workspace's text files (code, docs, configuration), like an editor's rename: one
-    reviewed change. `path` names the file that defines it (checked); `glob` limits the files."""
+    reviewed change. `path` names the file that defines it (checked); `glob` limits the files.
+    `keep_alias` keeps `name` working in the defining module as a deprecated alias of
+    `new_name` (qwill.agent.alias); nothing is renamed when that cannot be done."""
     if not _NAME.fullmatch(name or "") or not _NAME.fullmatch(new_name or ""):
         raise ToolError("name and new_name must be identifiers (letters, digits, _; not starting with a digit)")
     if name == new_name:
@@ -520,19 +524,60 @@ async def rename_symbol(ctx: ToolContext, name: str, new_name: str, path: str = 
         rel, text = await _read(ctx, path)
         if not rx.search(text):
             raise ToolError(f"{name!r} does not occur as a whole word in {rel}; grep finds where it is")
-    changed: list[str] = []
+    updates: dict[str, str] = {}
+    counts: list[str] = []
     total = 0
     for p, text in sorted(_text_files(ctx, ".", glob)):
         updated, n = rx.subn(new_name, text)
         if n:
-            if len(changed) >= MAX_RENAME_FILES:
+            if len(updates) >= MAX_RENAME_FILES:
                 raise ToolError(f"{name} occurs in more than {MAX_RENAME_FILES} files; narrow it with glob")
-            ctx.staging.write(p, updated)
-            changed.append(f"{p} ({n})")
+            updates[p] = updated
+            counts.append(f"{p} ({n})")
             total += n
-    if not changed:
+    if not updates:
         raise ToolError(f"{name!r} does not occur as a whole word in the workspace; grep finds where it is")
-    return f"renamed {name} -> {new_name}: {total} place{'s' if total != 1 else ''} in {', '.join(changed)}"
+    kept = ""
+    if keep_alias:
+        where = _alias_home(updates, name, new_name, ctx.workspace.rel(path) if path else "")
+        updates[where] = _with_alias(updates[where], name, new_name)
+        kept = f"; {name} is kept in {where} as a deprecated alias that warns (DeprecationWarning)"
+    for p, updated in updates.items():  # staged only once every file's new text is known
+        ctx.staging.write(p, updated)
+    return f"renamed {name} -> {new_name}: {total} place{'s' if total != 1 else ''} in {', '.join(counts)}{kept}"
+
+
+def _alias_home(updates: dict[str, str], name: str, new_name: str, path: str) -> str:
+    """The Python file, among the renamed ones, that defines `new_name` at the top level."""
+    if path:
+        if path not in updates or not path.endswith(".py"):
+            raise ToolError(f"keep_alias: {path} is not a renamed Python file; a deprecated alias can be kept "
+                            "for a Python function or class")
+        return path
+    homes = []
+    for p, text in updates.items():
+        if not p.endswith(".py"):
+            continue
+        try:
+            body = ast.parse(text).body
+        except SyntaxError:
+            continue
+        if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == new_name
+               for n in body):
+            homes.append(p)
+    if len(homes) != 1:
+        raise ToolError(f"keep_alias: {'no renamed Python file defines' if not homes else 'several files define'} "
+                        f"{new_name} at the top level; give path, the file that defines {name}")
+    return homes[0]
+
+
+def _with_alias(text: str, name: str, new_name: str) -> str:
+    from .alias import AliasError, with_deprecated_alias
+
+    try:
+        return with_deprecated_alias(text, name, new_name)
+    except AliasError as exc:
+        raise ToolError(f"keep_alias: {exc}; nothing was renamed") from None
 
 
 async def rename_file(ctx: ToolContext, path: str, new_path: str) -> str:
@@ -676,8 +721,10 @@ TOOLS: list[Tool] = [
          rename_file, writes=True),
     Tool("rename_symbol", "Rename a function, class, variable or setting everywhere, like an editor's rename: "
          "the whole word name becomes new_name in every file of the workspace, docs included. path: the file "
-         "that defines it (optional); glob: only files matching it.",
-         _obj({"name": _S, "new_name": _S, "path": _S, "glob": _S}, ["name", "new_name"]),
+         "that defines it (optional); glob: only files matching it; keep_alias: true keeps the old name working "
+         "as a deprecated alias (a Python function or class that warns with DeprecationWarning).",
+         _obj({"name": _S, "new_name": _S, "path": _S, "glob": _S, "keep_alias": {"type": "boolean"}},
+              ["name", "new_name"]),
          rename_symbol, writes=True),
     Tool("run_command", "Run a shell command in the workspace (no network).",
          _obj({"command": _S}, ["command"]), run_command_tool),

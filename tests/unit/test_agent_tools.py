@@ -315,3 +315,19 @@ async def test_find_symbol_uses_the_workspace_index(ws: Workspace) -> None:
     ctx = ctx_for(ws, symbol_index=index)
     out = await call_tool(ctx, "find_symbol", {"name": "greet"})
     assert out.startswith("pkg/app.py:4:") and "greet" in out
+
+
+async def test_rename_symbol_can_keep_the_old_name_as_a_deprecated_alias(ws: Workspace) -> None:
+    (ws.root / "pkg" / "use.py").write_text("from pkg.app import greet\n\nprint(greet('x'))\n")
+    ctx = ctx_for(ws)
+    out = await call_tool(ctx, "rename_symbol", {"name": "greet", "new_name": "say_hello", "keep_alias": True})
+    assert "greet is kept in pkg/app.py as a deprecated alias" in out
+    app = ctx.staging.read("pkg/app.py")
+    assert "def say_hello(name):" in app and "def greet(*args, **kwargs):" in app and "import warnings" in app
+    assert ctx.staging.read("pkg/use.py") == "from pkg.app import say_hello\n\nprint(say_hello('x'))\n"
+    # a name that is not a top-level function or class gets no alias, and nothing is renamed
+    for bad in ({"name": "timeout", "new_name": "wait"}, {"name": "greet", "new_name": "hi", "path": "README.md"}):
+        other = ctx_for(ws)
+        with pytest.raises(ToolError, match="keep_alias"):
+            await call_tool(other, "rename_symbol", {**bad, "keep_alias": True})
+        assert not other.staging
