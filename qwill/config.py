@@ -340,8 +340,8 @@ class AgentSettings(_Section):
             "(it sees every file of a small workspace in its first message and writes each file it changes "
             "in full, after its path, in a fenced block; the project's tests run after each answer), "
             "`auto` (`whole` for local models under 3B parameters, which edit more reliably that way, "
-            "`tools` otherwise, and for a task that renames a name the code defines: `rename_symbol` "
-            "does it in one call)."
+            "`tools` otherwise, and for a task that renames a name the code defines or renames or moves one "
+            "of its files: `rename_symbol` and `rename_file` do it in one call)."
         ),
     )
     ask_for_test: Literal["auto", "on", "off"] = Field(

@@ -84,6 +84,26 @@ def renames_a_definition(task: str, workspace: Workspace, limit: int = 400) -> b
     return False
 
 
+# "Rename the module pkg/strings.py to pkg/text.py", "move util.py into lib/"
+_MOVE = re.compile(r"\b(?:rename|move)\s+(?:the\s+)?(?:module|file|package\s+file)?\s*`?(?P<old>[\w./-]+\.[A-Za-z]\w*)`?"
+                   r"\s+(?:to|into|as)\s+`?(?P<new>[\w./-]+)`?", re.I)
+
+
+def moves_a_file(task: str, workspace: Workspace) -> bool:
+    """The task renames or moves a file the workspace has: a job for `rename_file`, which
+    also updates the imports of a Python module (qwill.agent.module_move). In whole files a
+    small model keeps the old file as a copy or a re-export instead (measured: it left
+    `textutils/strings.py` re-exporting the new module, so it was still imported)."""
+    for m in _MOVE.finditer(task):
+        old = m["old"][2:] if m["old"].startswith("./") else m["old"]
+        try:
+            if m["old"] != m["new"] and workspace.abspath(workspace.rel(old)).is_file():
+                return True
+        except PathError:
+            continue
+    return False
+
+
 # what _land adds to a write's result when its change was applied (a rejection says "NOT applied")
 APPLIED = " (applied)"
 
@@ -499,7 +519,8 @@ class Agent:
         whose workspace's files fit the first message (a read-only plan uses the tools), unless
         the task renames a name the workspace defines: `rename_symbol` does that in one call,
         where whole files make a small model rewrite every file that uses it (measured: it
-        looped on a function renamed across two files, and the tools solved it)."""
+        looped on a function renamed across two files, and the tools solved it); or it
+        renames or moves one of its files (`rename_file`, imports included)."""
         choice = self.settings.edit_format
         if session.mode.read_only:
             return "tools"
@@ -508,7 +529,7 @@ class Agent:
         engine = self.worker.engine
         if engine is None or isinstance(engine, ToolCallingEngine) or not is_small_model(engine.info.parameters):
             return "tools"
-        if renames_a_definition(task, session.workspace):
+        if renames_a_definition(task, session.workspace) or moves_a_file(task, session.workspace):
             return "tools"
         total = 0
         for i, rel in enumerate(session.workspace.walk()):
@@ -652,10 +673,19 @@ class Agent:
             result.tool_calls += len(calls) + (1 if finishing is not None and parsed.calls else 0)
             outputs = await self._execute(session, step, record, calls, cancel, result)
             if self._whole and calls and all(UNCHANGED in o for _, o in outputs[:len(calls)]):
-                # every file written back as it was: greedy decoding would give this answer again
-                self._sample_next = True
-                self._emit(session, "notice", step, message="the answer changed no file; the next one is sampled "
-                                                            f"(temperature {REPEAT_TEMPERATURE})")
+                if finishing is None and self._run_changes(session):
+                    # every file written back as this run left it: the model has nothing more to
+                    # change, so it is done as far as it can tell; the checks and the review say
+                    # whether it is (measured: a small model repeated its answer until the loop
+                    # rule stopped the run, where the review's ask for a test found its bug)
+                    finishing = ToolCall("finish", {"summary": parsed.text})
+                    self._emit(session, "notice", step, message="the answer changed no file: taken as done; "
+                                                                "the checks and the review decide")
+                else:
+                    # greedy decoding would give this answer again
+                    self._sample_next = True
+                    self._emit(session, "notice", step, message="the answer changed no file; the next one is "
+                                                                f"sampled (temperature {REPEAT_TEMPERATURE})")
             if self._whole and parsed.errors:  # blocks that could not be read, beside ones that could
                 outputs.append(("error", "error: " + "; ".join(parsed.errors[:3])))
             if len(parsed.calls) > s.max_tool_calls_per_step:

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from ..context.workspace_index import WorkspaceIndex
@@ -588,8 +589,35 @@ async def rename_file(ctx: ToolContext, path: str, new_path: str) -> str:
                         "class, variable or setting use rename_symbol")
     if ctx.staging.read(dest) is not None or ctx.workspace.abspath(dest).is_dir():
         raise ToolError(f"{dest} already exists")
+    moved = _moved_module(ctx, rel, dest)
     ctx.staging.rename(rel, dest)
-    return f"renamed {rel} -> {dest}"
+    for p, text in moved.items():
+        ctx.staging.write(dest if p == rel else p, text)
+    refs = [p for p in moved if p != rel]
+    if not refs:
+        return f"renamed {rel} -> {dest}"
+    return (f"renamed {rel} -> {dest}; its imports and references were updated in "
+            f"{', '.join(refs[:20])}{' and more' if len(refs) > 20 else ''}")
+
+
+def _moved_module(ctx: ToolContext, rel: str, dest: str) -> dict[str, str]:
+    """For a Python module moved from `rel` to `dest`: {path: new text} of the files whose
+    imports of it change (qwill.agent.module_move), the moved file's own relative imports
+    made absolute under `rel` when it changes package. {} for any other file."""
+    from itertools import islice
+
+    from .module_move import absolute_imports, module_name, moved_references
+
+    if not (rel.endswith(".py") and dest.endswith(".py")) or module_name(dest) is None:
+        return {}
+    others = ((p, t) for p, t in islice(_text_files(ctx, ".", ""), MAX_RENAME_FILES * 10) if p != rel)
+    out = moved_references(rel, dest, others)
+    if PurePosixPath(rel).parent != PurePosixPath(dest).parent:
+        text = ctx.staging.read(rel) or ""
+        moved = absolute_imports(rel, text)
+        if moved != text:
+            out[rel] = moved
+    return out
 
 
 # -- commands -------------------------------------------------------------------------
@@ -717,7 +745,7 @@ TOOLS: list[Tool] = [
     Tool("write_file", "Replace the whole content of an existing file (give the complete new text).",
          _obj({"path": _S, "content": _S}, ["path", "content"]), write_file, writes=True),
     Tool("delete_file", "Delete a file.", _obj({"path": _S}, ["path"]), delete_file, writes=True),
-    Tool("rename_file", "Rename or move a file.", _obj({"path": _S, "new_path": _S}, ["path", "new_path"]),
+    Tool("rename_file", "Rename or move a file; for a Python module, every import of it is updated too.", _obj({"path": _S, "new_path": _S}, ["path", "new_path"]),
          rename_file, writes=True),
     Tool("rename_symbol", "Rename a function, class, variable or setting everywhere, like an editor's rename: "
          "the whole word name becomes new_name in every file of the workspace, docs included. path: the file "

@@ -268,11 +268,26 @@ async def test_a_test_file_that_runs_on_is_cut_to_its_whole_tests(repo: Path, tm
 
 async def test_an_answer_that_changes_nothing_is_followed_by_a_sampled_one(repo: Path, tmp_path: Path) -> None:
     h = Harness(repo, tmp_path, settings=WHOLE)
-    result = await h.run("use math.pi in geo.py", whole("geo.py", NEW_GEO), whole("geo.py", NEW_GEO), "Done.")
+    result = await h.run("use math.pi in geo.py", whole("geo.py", APP), whole("geo.py", NEW_GEO), "Done.")
     assert result.reason == "done"
     temperatures = [r.temperature for r in h.engine.history]
-    assert temperatures == [0.0, 0.0, 0.7]  # greedy until an answer wrote every file back as it was
+    assert temperatures == [0.0, 0.7, 0.0]  # the answer after one that wrote every file back as it was
     assert any("changed no file; the next one is sampled" in e.data["message"] for e in h.kinds("notice"))
+
+
+async def test_an_answer_that_repeats_the_runs_changes_is_taken_as_done(repo: Path, tmp_path: Path) -> None:
+    """After a change, an answer that writes every file back as the run left it has nothing
+    more to change: it is a finish, checked by the tests and the review like one."""
+    h = Harness(repo, tmp_path, settings=WHOLE)
+    result = await h.run("use math.pi in geo.py", whole("geo.py", NEW_GEO), whole("geo.py", NEW_GEO))
+    assert result.reason == "done" and (repo / "geo.py").read_text() == NEW_GEO
+    assert len(h.engine.history) == 2 and [r.temperature for r in h.engine.history] == [0.0, 0.0]
+    assert any("changed no file: taken as done" in e.data["message"] for e in h.kinds("notice"))
+    # it is a finish like any other: the review looks at it (here: asks for a test of the change)
+    (repo / "geo.py").write_text(APP)
+    h = Harness(repo, tmp_path / "again", settings=WHOLE_ASKING)
+    await h.run("use math.pi in geo.py", whole("geo.py", NEW_GEO), whole("geo.py", NEW_GEO), "Done.")
+    assert "Not finished yet" in h.engine.history[2].prompt.rsplit("<|im_start|>user", 1)[1]
 
 
 @pytest.mark.parametrize(("task", "renames"), [
@@ -280,16 +295,18 @@ async def test_an_answer_that_changes_nothing_is_followed_by_a_sampled_one(repo:
     ("Rename area in geo.py to disk_area.", True),
     ("rename `area` to `disk_area`", True),
     ("Rename the function perimeter to circumference.", False),  # geo.py defines no perimeter
-    ("Rename the module geo.py to shapes.py and update the imports.", False),  # a file, not a name
+    ("Rename the module geo.py to shapes.py and update the imports.", True),  # a file: rename_file
+    ("Move `geo.py` into lib/.", True),
+    ("Rename the module nowhere.py to shapes.py.", False),  # no such file
     ("Rename area to area.", False),
     ("Use math.pi in area.", False),
 ])
 async def test_a_rename_of_a_defined_name_uses_the_tools(repo: Path, tmp_path: Path, task: str,
                                                           renames: bool) -> None:
-    from qwill.agent.loop import renames_a_definition
+    from qwill.agent.loop import moves_a_file, renames_a_definition
     from qwill.agent.workspace import Workspace
 
-    assert renames_a_definition(task, Workspace(repo)) is renames
+    assert (renames_a_definition(task, Workspace(repo)) or moves_a_file(task, Workspace(repo))) is renames
     h = Harness(repo, tmp_path)
     h.engine.info.parameters = 1_500_000_000  # a small local model: whole files, but for a rename
     await h.run(task, "Nothing to do.")
