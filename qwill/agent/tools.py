@@ -690,7 +690,14 @@ async def run_checks(ctx: ToolContext) -> CheckResult | None:
         _, result = await _run_result(ctx, found.command, configured=found.source == "settings")
     except ToolError as exc:
         return CheckResult(found.command, False, str(exc), ran=False)
-    return read_result(found.command, result.exit_code, result.output)
+
+    def read(rel: str) -> str | None:
+        try:
+            return ctx.staging.read(ctx.workspace.rel(rel))
+        except PathError:
+            return None
+
+    return read_result(found.command, result.exit_code, result.output, read=read)
 
 
 async def run_command_tool(ctx: ToolContext, command: str) -> str:

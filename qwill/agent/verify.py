@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,11 +142,13 @@ class CheckResult:
         return f"`{self.command}` {'passed' if self.passed else 'failed'}" + (f": {last.strip()[:160]}" if last else "")
 
 
-def read_result(command: str, exit_code: int | None, output: str, limit: int = 2500) -> CheckResult:
-    """What a test run says: passed, failed, or no tests at all (pytest's exit 5)."""
+def read_result(command: str, exit_code: int | None, output: str, limit: int = 2500,
+                read: Callable[[str], str | None] | None = None) -> CheckResult:
+    """What a test run says: passed, failed, or no tests at all (pytest's exit 5). `read`
+    (a workspace path -> its text) lets the digest show a failing `with` block's body."""
     no_tests = exit_code == 5 or (bool(_NO_TESTS.search(output)) and exit_code != 0)
     tail = output if len(output) <= limit else "[...]\n" + output[-limit:]
-    failures = failure_digest(output, limit) if exit_code != 0 else ""
+    failures = failure_digest(output, limit, read) if exit_code != 0 else ""
     return CheckResult(command, exit_code == 0, tail, no_tests, failures=failures)
 
 
@@ -154,13 +157,37 @@ _TEST_HEADER = re.compile(r"^_{3,} (?P<name>.+?) _{3,}$")
 _LOCATION = re.compile(r"^[^\s:][^:]*:\d+: \w")
 _COUNTS = re.compile(r"\b\d+ (failed|passed|errors?|skipped)\b")
 _ERROR_LINES = 8  # `E` lines kept per failure (a long diff says its point at the start)
+_WITH_LINES = 8  # lines of a failing `with` block's body shown
 
 
-def failure_digest(output: str, limit: int = 2500) -> str:
+def _with_body(read: Callable[[str], str | None], location: str) -> list[str]:
+    """The body of the `with` statement at `location` (`path:line: ...`), as pytest would
+    show it: a failure at a `with` (`pytest.raises` that saw nothing raised) is at the
+    statement, and the calls that did not raise are in the lines pytest leaves out."""
+    path, _, rest = location.partition(":")
+    line = rest.split(":", 1)[0]
+    text = read(path) if line.isdigit() else None
+    if not text:
+        return []
+    lines = text.splitlines()
+    at = int(line) - 1
+    if not 0 <= at < len(lines) - 1:
+        return []
+    indent = len(lines[at]) - len(lines[at].lstrip())
+    body = []
+    for ln in lines[at + 1:at + 1 + _WITH_LINES]:
+        if ln.strip() and len(ln) - len(ln.lstrip()) <= indent:
+            break
+        body.append(f"        {ln}")
+    return [b for b in body if b.strip()]
+
+
+def failure_digest(output: str, limit: int = 2500, read: Callable[[str], str | None] | None = None) -> str:
     """pytest's failures, each as the test's name, the lines it failed at (`>`), what it
     says (`E`, the first few) and where: without the warnings, the captured output and the
     source around them, which fill the tail a small model is shown with noise. "" when
-    `output` has no FAILURES/ERRORS section (not pytest, or nothing failed)."""
+    `output` has no FAILURES/ERRORS section (not pytest, or nothing failed). With `read`,
+    a failure at a `with` statement shows the block's body after its location."""
     lines = output.splitlines()
     start = next((i for i, ln in enumerate(lines)
                   if (m := _BANNER.match(ln)) and m["title"] in ("FAILURES", "ERRORS")), None)
@@ -168,6 +195,7 @@ def failure_digest(output: str, limit: int = 2500) -> str:
         return ""
     out: list[str] = []
     errors = 0
+    at_with = False  # the last `>` line was a `with` statement
     for ln in lines[start + 1:]:
         banner = _BANNER.match(ln)
         if banner is not None:
@@ -178,8 +206,17 @@ def failure_digest(output: str, limit: int = 2500) -> str:
         if header is not None:
             out.append(f"{header['name']}:")
             errors = 0
-        elif ln.startswith(">") or _LOCATION.match(ln):
+        elif ln.startswith(">"):
             out.append(ln)
+            at_with = ln[1:].strip().startswith(("with ", "async with ")) and ln.rstrip().endswith(":")
+        elif _LOCATION.match(ln):
+            out.append(ln)
+            if at_with and read is not None:
+                body = _with_body(read, ln)
+                if body:
+                    out.append("    the with block's body:")
+                    out.extend(body)
+            at_with = False
         elif ln.startswith("E ") or ln == "E":
             errors += 1
             if errors <= _ERROR_LINES:

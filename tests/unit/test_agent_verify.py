@@ -154,6 +154,18 @@ def test_pytest_failures_are_digested_for_the_model(tmp_path: Path) -> None:
     assert any(ln.startswith("test_stats.py:9: AssertionError") for ln in lines)
     assert lines[-1].startswith("1 failed, 1 passed")
     assert "deprecation nobody asked" not in digest and "captured output" not in digest
+    # a failure at a `with` statement (pytest.raises saw nothing raised) shows the block's body
+    (root / "test_raises.py").write_text(
+        "import pytest\n\nfrom stats import mean\n\n\ndef test_raises():\n    with pytest.raises(ZeroDivisionError):\n"
+        "        mean([])\n        mean([1])\n    assert True\n")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_raises.py"], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    lines = read_result("pytest -q", run.returncode, run.stdout + run.stderr,
+                        read=lambda rel: (root / rel).read_text()).failures.splitlines()
+    at = lines.index("    the with block's body:")
+    assert lines[at - 1].startswith("test_raises.py:7: Failed")
+    assert lines[at + 1:at + 3] == ["                mean([])", "                mean([1])"]
+    assert read_result("pytest -q", run.returncode, run.stdout + run.stderr).failures.count("body") == 0
     # not pytest's output, or nothing failed: the tail, as before
     other = read_result("npm test", 1, "Error: expected 3, got 2\n1 failing")
     assert other.failures == "" and other.for_model == other.output
