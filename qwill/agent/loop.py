@@ -47,7 +47,17 @@ from .server_tool_calls import ServerTurn, read_server_calls, result_messages, t
 from .shell import ShellPolicy, Verdict
 from .toolcall_formats import ToolGrammar, grammar_for, template_format
 from .toolcalls import ParseResult, StreamingToolCallParser, ToolCall, tool_specs
-from .tools import TOOLS, UNCHANGED, Tool, ToolContext, ToolError, call_tool, run_checks, schema_problems
+from .tools import (
+    TOOLS,
+    UNCHANGED,
+    Tool,
+    ToolContext,
+    ToolError,
+    call_tool,
+    run_checks,
+    run_task_calls,
+    schema_problems,
+)
 from .verify import CheckResult, fails_only_in
 from .whole_files import EXAMPLE, WholeFileParser, close_cut_listing, elided
 from .whole_files import FORMAT as WHOLE
@@ -918,10 +928,16 @@ class Agent:
         when = self.settings.checks_first
         if when == "off" or (when == "auto" and not SPEAKS_OF_FAILURE.search(task)):
             return ""
+        out = ""
+        calls = "" if cancel.cancelled else await run_task_calls(self._tool_context(session, Staging(session.workspace)),
+                                                                 task)
+        if calls:
+            self._emit(session, "notice", session.step, message="the calls the task names, run first:\n" + calls)
+            out += f"\n\nBefore any change, the calls the task names give:\n{calls}"
         checks = await self._run_checks(session, session.step, cancel)
-        if checks is None or not checks.blocks_finish:
-            return ""
-        return f"\n\nBefore any change, the tests fail ({checks.command}):\n{checks.for_model}"
+        if checks is not None and checks.blocks_finish:
+            out += f"\n\nBefore any change, the tests fail ({checks.command}):\n{checks.for_model}"
+        return out
 
     async def _run_checks(self, session: AgentSession, step: int, cancel: CancelToken) -> CheckResult | None:
         """Run the project's tests (the configured command, else one found from its build

@@ -700,6 +700,30 @@ async def run_checks(ctx: ToolContext) -> CheckResult | None:
     return read_result(found.command, result.exit_code, result.output, read=read)
 
 
+async def run_task_calls(ctx: ToolContext, task: str) -> str:
+    """What the calls the task names return or raise (qwill.agent.reproduce), one line each,
+    run like the project's tests (the program is Qwill's, built from the user's task); ""
+    when the task names none or they could not run."""
+    from .reproduce import called_names, command, definitions, task_calls
+
+    names = called_names(task)
+    if not names:
+        return ""
+    defined = definitions(_text_files(ctx, ".", "**/*.py"), names)
+    calls = task_calls(task, defined.get)
+    if not calls:
+        return ""
+    found = resolve_test_command(ctx.workspace.root, ctx.test_command)
+    first = found.command.split()[0] if found is not None else ""
+    python = first if re.fullmatch(r"(\S*/)?python[\d.]*", first) else "python3"
+    try:
+        _, result = await _run_result(ctx, command(calls, python), configured=True)
+    except ToolError:
+        return ""
+    lines = [ln for ln in result.output.splitlines() if any(ln.startswith(c.source + " ") for c in calls)]
+    return "\n".join(lines)
+
+
 async def run_command_tool(ctx: ToolContext, command: str) -> str:
     return await _run(ctx, command)
 
