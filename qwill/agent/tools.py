@@ -638,10 +638,11 @@ async def _run(ctx: ToolContext, command: str, *, configured: bool = False) -> s
     return (note + "\n" if note else "") + result.render()
 
 
-async def _run_result(ctx: ToolContext, command: str, *, configured: bool = False) -> tuple[str, CommandResult]:
+async def _run_result(ctx: ToolContext, command: str, *, configured: bool = False,
+                      what: str = "the configured test command") -> tuple[str, CommandResult]:
     """Check `command` against the policy (a configured test command is the user's own
-    text, but it still runs the project's code), ask when it says so (not in yolo), run
-    it; the note of edits applied first, and the result."""
+    text, but it still runs the project's code: `configured`, said as `what` when asking),
+    ask when it says so (not in yolo), run it; the note of edits applied first, and the result."""
     import asyncio
 
     if not isinstance(command, str) or "\x00" in command:
@@ -654,10 +655,10 @@ async def _run_result(ctx: ToolContext, command: str, *, configured: bool = Fals
     writes: list[str] = []
     if configured:
         if not sandboxed:
-            approved = await _ask(ctx, command, "the configured test command runs the project's code, and no "
+            approved = await _ask(ctx, command, f"{what} runs the project's code, and no "
                                                 "sandbox is available to confine it")
         elif ctx.unreviewed:
-            approved = await _ask(ctx, command, "the configured test command runs the project's code, and files "
+            approved = await _ask(ctx, command, f"{what} runs the project's code, and files "
                                                 "were written outside review since you last approved: "
                                                 + ", ".join(sorted(ctx.unreviewed)[:5]))
     else:
@@ -717,7 +718,8 @@ async def run_task_calls(ctx: ToolContext, task: str) -> str:
     first = found.command.split()[0] if found is not None else ""
     python = first if re.fullmatch(r"(\S*/)?python[\d.]*", first) else "python3"
     try:
-        _, result = await _run_result(ctx, command(calls, python), configured=True)
+        _, result = await _run_result(ctx, command(calls, python), configured=True,
+                                      what=f"running {', '.join(c.source for c in calls)} (named in the task)")
     except ToolError:
         return ""
     lines = [ln for ln in result.output.splitlines() if any(ln.startswith(c.source + " ") for c in calls)]
