@@ -360,7 +360,8 @@ class AgentSettings(_Section):
             "Run the project's tests before the model's first answer and, when they fail, show it what "
             "fails (each failing test, the line and the assertion) with the task, and what the calls the "
             "task names (`parse_duration('45m')`: a function the workspace defines, literal arguments) return "
-            "or raise. `auto`: when the task "
+            "or raise, and which `>>>` examples of the doc files it names do not give what they show. "
+            "`auto`: when the task "
             "speaks of something failing or broken (a failing test, a bug, an error, a crash, a wrong "
             "result); `on`: every run; `off`: never."
         ),

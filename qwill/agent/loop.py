@@ -41,7 +41,7 @@ from ..engine.grammar import GrammarError
 from ..engine.worker import EngineWorker
 from .changes import ChangeSet
 from .checkpoints import Checkpoint, CheckpointError, CheckpointStore
-from .finish_review import finish_review, named_files, new_test_request, next_action
+from .finish_review import finish_review, is_doc, named_files, new_test_request, next_action
 from .modes import ApprovalMode
 from .server_tool_calls import ServerTurn, read_server_calls, result_messages, text_history
 from .shell import ShellPolicy, Verdict
@@ -55,6 +55,7 @@ from .tools import (
     ToolError,
     call_tool,
     run_checks,
+    run_doc_examples,
     run_task_calls,
     schema_problems,
 )
@@ -929,11 +930,16 @@ class Agent:
         if when == "off" or (when == "auto" and not SPEAKS_OF_FAILURE.search(task)):
             return ""
         out = ""
-        calls = "" if cancel.cancelled else await run_task_calls(self._tool_context(session, Staging(session.workspace)),
-                                                                 task)
+        ctx = self._tool_context(session, Staging(session.workspace))
+        calls = "" if cancel.cancelled else await run_task_calls(ctx, task)
         if calls:
             self._emit(session, "notice", session.step, message="the calls the task names, run first:\n" + calls)
             out += f"\n\nBefore any change, the calls the task names give:\n{calls}"
+        docs = [p for p in named_files(task, self._files(session)) if is_doc(p)]
+        examples = "" if cancel.cancelled or not docs else await run_doc_examples(ctx, docs)
+        if examples:
+            self._emit(session, "notice", session.step, message="the examples of the docs the task names:\n" + examples)
+            out += f"\n\nBefore any change, these examples in the docs the task names do not give what they show:\n{examples}"
         checks = await self._run_checks(session, session.step, cancel)
         if checks is not None and checks.blocks_finish:
             out += f"\n\nBefore any change, the tests fail ({checks.command}):\n{checks.for_model}"

@@ -1,4 +1,4 @@
-"""The calls a task names, run before the model's first answer.
+"""The calls a task names, and the examples of the docs it names, run before the first answer.
 
 "parse_duration('45m') raises an error" says exactly how to see the bug, and a small model
 that is only told so often answers that the code already works (measured: it wrote the file
@@ -12,6 +12,11 @@ The program that runs is Qwill's: the module and function are looked up in the w
 the call is rebuilt from its parsed literal arguments (`ast.unparse`), so nothing but a call of
 that function with those values can run. It comes from the user's own task, never from model
 output, and runs like the project's tests (in the sandbox when there is one).
+
+The same goes for a doc file the task names ("fix the example in README.md, which shows a wrong
+result") that holds Python examples (`>>> parse_duration("1h30m")` and the output it shows):
+they run as doctest runs them (Markdown fences set aside), and each one whose output differs
+is one line, `README.md:5: parse_duration("1h30m") shows 3630, but gives 5400`.
 """
 
 from __future__ import annotations
@@ -121,3 +126,39 @@ def command(calls: list[TaskCall], python: str = "python3") -> str:
     """The shell command that runs `calls` from the workspace root and prints one line each."""
     script = _SCRIPT.format(calls=[(c.module, c.name, c.source) for c in calls])
     return f"{python} -c {shlex.quote(script)}"
+
+
+_DOC_SCRIPT = '''import doctest, re, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, ".")
+
+
+found = []  # (doctest swaps sys.stdout while an example runs: printed after the run)
+
+
+class Runner(doctest.DocTestRunner):
+    def report_failure(self, out, test, example, got):
+        found.append(f"{{test.name}}:{{example.lineno + 1}}: {{example.source.strip()[:200]}} shows "
+                     f"{{example.want.strip()[:200] or '(nothing)'}}, but gives {{got.strip()[:200] or '(nothing)'}}")
+
+    def report_unexpected_exception(self, out, test, example, exc_info):
+        found.append(f"{{test.name}}:{{example.lineno + 1}}: {{example.source.strip()[:200]}} raised "
+                     f"{{exc_info[0].__name__}}: {{str(exc_info[1])[:200]}}")
+
+
+for path in {paths!r}:
+    text = re.sub(r"(?m)^[ \\t]*(```|~~~).*$", "", open(path, encoding="utf-8").read())
+    test = doctest.DocTestParser().get_doctest(text, {{}}, path, path, 0)
+    Runner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE).run(test, out=lambda s: None)
+print("\\n".join(found))
+'''
+
+
+def doc_examples_command(paths: list[str], python: str = "python3") -> str:
+    """The shell command that runs the `>>>` examples of the doc files `paths` from the
+    workspace root and prints one line for each whose output differs."""
+    return f"{python} -c {shlex.quote(_DOC_SCRIPT.format(paths=paths))}"
+
+
+def has_examples(text: str) -> bool:
+    return re.search(r"(?m)^[ \t]*>>> \S", text) is not None

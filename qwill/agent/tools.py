@@ -714,16 +714,39 @@ async def run_task_calls(ctx: ToolContext, task: str) -> str:
     calls = task_calls(task, defined.get)
     if not calls:
         return ""
+    output = await _run_named(ctx, command(calls, _python(ctx)),
+                              f"running {', '.join(c.source for c in calls)} (named in the task)")
+    return "\n".join(ln for ln in output.splitlines() if any(ln.startswith(c.source + " ") for c in calls))
+
+
+async def run_doc_examples(ctx: ToolContext, docs: list[str]) -> str:
+    """The `>>>` examples of the doc files `docs` (the ones the task names) whose output
+    differs from what they show, one line each (qwill.agent.reproduce); "" when none do."""
+    from .reproduce import doc_examples_command, has_examples
+
+    paths = [p for p in docs if has_examples(ctx.staging.read(p) or "")][:5]
+    if not paths:
+        return ""
+    output = await _run_named(ctx, doc_examples_command(paths, _python(ctx)),
+                              f"running the examples of {', '.join(paths)} (named in the task)")
+    return "\n".join(ln for ln in output.splitlines() if any(ln.startswith(p + ":") for p in paths))
+
+
+def _python(ctx: ToolContext) -> str:
+    """The interpreter the project's tests run with (`python3` when that is not known)."""
     found = resolve_test_command(ctx.workspace.root, ctx.test_command)
     first = found.command.split()[0] if found is not None else ""
-    python = first if re.fullmatch(r"(\S*/)?python[\d.]*", first) else "python3"
+    return first if re.fullmatch(r"(\S*/)?python[\d.]*", first) else "python3"
+
+
+async def _run_named(ctx: ToolContext, command: str, what: str) -> str:
+    """Run a program Qwill built from the task (not model output) like the project's tests;
+    its output, "" when it could not run."""
     try:
-        _, result = await _run_result(ctx, command(calls, python), configured=True,
-                                      what=f"running {', '.join(c.source for c in calls)} (named in the task)")
+        _, result = await _run_result(ctx, command, configured=True, what=what)
     except ToolError:
         return ""
-    lines = [ln for ln in result.output.splitlines() if any(ln.startswith(c.source + " ") for c in calls)]
-    return "\n".join(lines)
+    return result.output
 
 
 async def run_command_tool(ctx: ToolContext, command: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qwill.agent.reproduce import called_names, definitions, task_calls
-from qwill.agent.tools import ToolContext, run_task_calls
+from qwill.agent.tools import ToolContext, run_doc_examples, run_task_calls
 from qwill.agent.workspace import Staging, Workspace
 from qwill.config import AgentSettings
 from qwill.context.document import DocumentStore
@@ -51,6 +51,9 @@ def _project(root: Path) -> None:
         "import re\n\n\ndef parse_duration(text):\n    m = re.fullmatch(r'(\\d+)h(\\d+)m', text)\n"
         "    if m is None:\n        raise ValueError(f'not a duration: {text!r}')\n"
         "    return int(m[1]) * 3600 + int(m[2]) * 60\n")
+    (root / "README.md").write_text(
+        '# timefmt\n\n```python\n>>> from timefmt.duration import parse_duration\n>>> parse_duration("1h30m")\n3630\n'
+        '>>> parse_duration("2h0m")\n7200\n>>> parse_duration("2h")\n7200\n```\n\nThe result is in seconds.\n')
 
 
 async def test_a_real_run_says_what_each_call_returned_or_raised(tmp_path: Path) -> None:
@@ -77,3 +80,19 @@ async def test_the_first_message_shows_them_when_the_task_speaks_of_a_failure(tm
         first = h.engine.history[0].prompt
         assert ("Before any change, the calls the task names give:\nparse_duration('45m') raised ValueError" in first) \
             is shown
+
+
+async def test_the_examples_of_a_named_doc_that_do_not_give_what_they_show(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    _project(root)
+    (root / "NOTES.md").write_text("no examples here\n")
+    ws = Workspace(root, DocumentStore())
+    out = await run_doc_examples(ToolContext(ws, Staging(ws)), ["README.md", "NOTES.md", "missing.md"])
+    # the fence after the last example is not taken for its output; the right one is not listed
+    assert out.splitlines() == ['README.md:5: parse_duration("1h30m") shows 3630, but gives 5400',
+                                "README.md:9: parse_duration(\"2h\") raised ValueError: not a duration: '2h'"]
+    assert await run_doc_examples(ToolContext(ws, Staging(ws)), ["NOTES.md"]) == ""
+    h = Harness(root, tmp_path / "run", settings=AgentSettings(max_steps=1))
+    await h.run("fix the example in README.md, which shows a wrong result", hermes("finish", summary="looked"))
+    first = h.engine.history[0].prompt
+    assert "do not give what they show:\nREADME.md:5: parse_duration(\"1h30m\") shows 3630, but gives 5400" in first
