@@ -270,6 +270,15 @@ def new_test_request(task: str, changes: Sequence[ChangeSet], files: Sequence[st
     return AskedTest(concern, f"Next: create_file {path} with a test: {how}", path)
 
 
+def untouched_named(task: str, named: Sequence[str], changed: Sequence[str], checks: CheckResult | None) -> list[str]:
+    """The files the task names (`named`) that the run did not change and should have. A test
+    file the task names ("the test in tests/test_x.py fails") is the evidence, not the thing
+    to change, once the tests pass, unless the task asks for tests to be written."""
+    passed = checks is not None and checks.ran and checks.passed and not checks.no_tests
+    return [p for p in named if p not in changed
+            and not (is_test(p) and passed and not _ASKS_FOR_TESTS.search(task))]
+
+
 def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
                   checks: CheckResult | None, read: Callable[[str], str | None],
                   *, again: bool = False, whole: bool = False, test: AskedTest | None = None) -> str | None:
@@ -293,11 +302,7 @@ def finish_review(task: str, changes: Sequence[ChangeSet], files: Sequence[str],
             if first is not None:
                 action = _shown(first, read(first), whole)
     else:
-        passed = checks is not None and checks.ran and checks.passed and not checks.no_tests
-        # a test file the task names ("the test in tests/test_x.py fails") is the evidence, not
-        # the thing to change, once the tests pass, unless the task asks for tests to be written
-        untouched = [p for p in named if p not in changed
-                     and not (is_test(p) and passed and not _ASKS_FOR_TESTS.search(task))]
+        untouched = untouched_named(task, named, changed, checks)
         if all(is_doc(p) for p in changed) and any(not is_doc(p) for p in named):
             concerns.append(f"Only documentation changed ({', '.join(changed)}).")
         if untouched:

@@ -41,7 +41,7 @@ from ..engine.grammar import GrammarError
 from ..engine.worker import EngineWorker
 from .changes import ChangeSet
 from .checkpoints import Checkpoint, CheckpointError, CheckpointStore
-from .finish_review import finish_review, is_doc, named_files, new_test_request, next_action
+from .finish_review import finish_review, is_doc, named_files, new_test_request, next_action, untouched_named
 from .modes import ApprovalMode
 from .server_tool_calls import ServerTurn, read_server_calls, result_messages, text_history
 from .shell import ShellPolicy, Verdict
@@ -113,6 +113,15 @@ def moves_a_file(task: str, workspace: Workspace) -> bool:
         except PathError:
             continue
     return False
+
+
+_FENCE_LANGUAGES = {".py": "python", ".md": "markdown", ".toml": "toml", ".json": "json", ".ini": "ini",
+                    ".cfg": "ini", ".yaml": "yaml", ".yml": "yaml", ".js": "javascript", ".ts": "typescript"}
+
+
+def _fence_language(path: str) -> str:
+    """The info string of a fenced block holding `path` ("" when there is no usual one)."""
+    return _FENCE_LANGUAGES.get(PurePosixPath(path).suffix.lower(), "")
 
 
 # what _land adds to a write's result when its change was applied (a rejection says "NOT applied")
@@ -917,6 +926,13 @@ class Agent:
                 # the next answer starts as the test's file listing: a small model that was asked for a
                 # new file tends to repeat its last answer instead
                 self._answer_prefix = f"{test.path}\n```python\n"
+        elif review is not None and self._whole:
+            changed = list(dict.fromkeys(p for cs in changes for p in cs.paths))
+            untouched = untouched_named(self._task, named_files(self._task, files), changed, checks)
+            if untouched and f"Next: write the whole new text of {untouched[0]} " in review:
+                # the same for a file the task names and the run left alone: asked to write it, a
+                # small model answered "README.md was not changed" until the run ended
+                self._answer_prefix = f"{untouched[0]}\n```{_fence_language(untouched[0])}\n"
         return review
 
     def _finish_output(self, session: AgentSession, step: int, outputs: list[tuple[str, str]], text: str) -> None:

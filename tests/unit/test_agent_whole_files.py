@@ -181,13 +181,17 @@ async def test_an_unreadable_answer_is_explained(repo: Path, tmp_path: Path) -> 
 
 async def test_a_finish_that_leaves_a_named_file_alone_is_reviewed_in_the_format(repo: Path, tmp_path: Path) -> None:
     h = Harness(repo, tmp_path, settings=WHOLE)
+    # (the answer after the review starts as README.md's listing: the script goes on from there)
     result = await h.run("use math.pi in geo.py and say so in README.md", whole("geo.py", NEW_GEO),
-                         "Done.", whole("README.md", "area(r) uses math.pi\n"), "Both done.")
+                         "Done.", "area(r) uses math.pi\n```", "Both done.")
     assert result.reason == "done" and result.reviews == 1 and result.message == "Both done."
     review = h.engine.history[2].prompt.rsplit("<|im_start|>user", 1)[1]
     assert "The task names files this run did not change: README.md." in review
     assert "write the whole new text of README.md" in review and "README.md\n```\narea(r) uses 3.14\n```" in review
     assert "edit_file" not in review
+    # the next answer starts as README.md's listing, as for an asked-for test
+    assert h.engine.history[2].prompt.endswith("<|im_start|>assistant\nREADME.md\n```markdown\n")
+    assert (repo / "README.md").read_text() == "area(r) uses math.pi\n"
 
 
 @pytest.mark.parametrize(("parameters", "setting", "expected"), [
@@ -356,3 +360,4 @@ async def test_a_rejected_removal_of_the_asked_for_test_is_not_reported_as_done(
                          wrong_test + "```", "Done.", "Done.", "Done.")
     assert (repo / "tests" / "test_geo.py").exists()
     assert "was removed" not in result.message and result.checks_passed is not True
+
