@@ -233,6 +233,17 @@ async def test_same_error_repeated_stops(repo: Path, tmp_path: Path) -> None:
     assert result.reason == "loop" and "same error" in result.message
 
 
+def test_errors_that_alternate_or_differ_only_in_timings_are_a_loop() -> None:
+    from qwill.agent.loop import Agent
+
+    unreadable, refused = "Nothing was written: no path", "error: not finished: `pytest` failed: 2 failed in {}s"
+    assert Agent._repeated([unreadable, refused.format("0.97"), unreadable, refused.format("1.05")])
+    assert Agent._repeated([refused.format("0.9"), refused.format("1.1"), refused.format("12")])
+    assert not Agent._repeated([unreadable, refused.format("1"), "", refused.format("1")])  # a clean step between
+    assert not Agent._repeated([unreadable, refused.format("1"), unreadable])
+    assert not Agent._repeated(["a", "b", "c", "d"])
+
+
 async def test_step_cap_and_tool_call_cap(repo: Path, tmp_path: Path) -> None:
     settings = AgentSettings(max_steps=2, max_tool_calls_per_step=2)
     h = Harness(repo, tmp_path, settings=settings)
