@@ -358,7 +358,7 @@ class AgentSettings(_Section):
         "auto",
         description=(
             "Run the project's tests before the model's first answer and, when they fail, show it what "
-            "fails (each failing test, the line and the assertion) with the task, and what the calls the "
+            "fails (each failing test, the line and the assertion) with the task, what the calls the "
             "task names (`parse_duration('45m')`: a function the workspace defines, literal arguments) return "
             "or raise, and which `>>>` examples of the doc files it names do not give what they show. "
             "`auto`: when the task "
