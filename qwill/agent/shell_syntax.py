@@ -358,6 +358,11 @@ class _Walker:
                 self.commands.append(SimpleCommand(redirects=redirects))
         elif t == "command":
             self.command(node)
+        elif t in ("file_redirect", "herestring_redirect", "heredoc_redirect"):
+            # a redirection where the grammar did not attach it to a command (inside a part it
+            # did not understand): still one bash may perform, judged as such
+            self.note(Verdict.ASK, "the shell grammar does not fully understand the line")
+            self.commands.append(SimpleCommand(redirects=self.redirects(node)))
         elif t in ("variable_assignment", "variable_assignments"):
             cmd = SimpleCommand()
             for a in ([node] if t == "variable_assignment" else node.named_children):

@@ -391,6 +391,15 @@ def test_no_disguise_makes_a_line_allowed(root: Path, data: st.DataObject, item:
     assert d.verdict.rank >= least.rank, (cls, shown, d)
 
 
+@pytest.mark.parametrize("shown", [
+    "{ cat 0<<EOF >/tmp/x\nEOF; }",  # found by the test above: the here-document swallows `}`
+    "( cat <<EOF >/tmp/x\nEOF )",
+])
+def test_a_redirection_in_a_part_the_grammar_does_not_understand_is_still_judged(root: Path, shown: str) -> None:
+    d = ShellPolicy().check(shown, root, sandboxed=True)
+    assert d.verdict is Verdict.DENY and "writes outside the workspace (/tmp/x)" in d.explain()
+
+
 OPTION_SPELLINGS = [
     # (template, short option, long option): the output file may be written every way getopt reads it
     ("sort {} a.py", "o", "output"),
