@@ -19,16 +19,23 @@ from __future__ import annotations
 
 import ast
 
-from .imports import add_imports
+from .imports import add_imports, missing_modules
 
 
 class AliasError(ValueError):
     """The alias cannot be written (said in words the model can act on)."""
 
 
+DEFINITION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def top_level_definitions(tree: ast.Module, name: str) -> list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
+    """The functions and classes named `name` at the top level of `tree`."""
+    return [n for n in tree.body if isinstance(n, DEFINITION_NODES) and n.name == name]
+
+
 def _definition(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef:
-    found = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-             and n.name == name]
+    found = top_level_definitions(tree, name)
     if not found:
         raise AliasError(f"no top-level function or class {name} is defined there; a deprecated alias "
                          "can be kept for those only")
@@ -37,19 +44,18 @@ def _definition(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunct
     return found[0]
 
 
-def _alias_source(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, old: str, indent: str) -> str:
+def _alias_source(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, old: str) -> str:
     new = node.name
-    warn = f'{indent}    warnings.warn("{old} is deprecated; use {new}", DeprecationWarning, stacklevel=2)\n'
-    doc = f'{indent}    """Deprecated: use {new}."""\n'
+    warn = f'    warnings.warn("{old} is deprecated; use {new}", DeprecationWarning, stacklevel=2)\n'
+    doc = f'    """Deprecated: use {new}."""\n'
     if isinstance(node, ast.ClassDef):
-        return (f"{indent}class {old}({new}):\n{doc}\n"
-                f"{indent}    def __init__(self, *args, **kwargs):\n"
-                f'    {warn}'
-                f"{indent}        super().__init__(*args, **kwargs)\n")
+        return (f"class {old}({new}):\n{doc}\n"
+                "    def __init__(self, *args, **kwargs):\n"
+                f"    {warn}"
+                "        super().__init__(*args, **kwargs)\n")
     if isinstance(node, ast.AsyncFunctionDef):
-        return (f"{indent}async def {old}(*args, **kwargs):\n{doc}{warn}"
-                f"{indent}    return await {new}(*args, **kwargs)\n")
-    return f"{indent}def {old}(*args, **kwargs):\n{doc}{warn}{indent}    return {new}(*args, **kwargs)\n"
+        return f"async def {old}(*args, **kwargs):\n{doc}{warn}    return await {new}(*args, **kwargs)\n"
+    return f"def {old}(*args, **kwargs):\n{doc}{warn}    return {new}(*args, **kwargs)\n"
 
 
 def with_deprecated_alias(text: str, old: str, new: str) -> str:
@@ -61,25 +67,13 @@ def with_deprecated_alias(text: str, old: str, new: str) -> str:
     except SyntaxError as exc:
         raise AliasError(f"the file does not parse (line {exc.lineno}): {exc.msg}") from None
     node = _definition(tree, new)
-    if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == old
-           for n in tree.body):
+    if top_level_definitions(tree, old):
         raise AliasError(f"{old} is still defined there")
     lines = text.splitlines(keepends=True)
     end = node.end_lineno or node.lineno
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    alias = _alias_source(node, old, "")
-    lines[end:end] = ["\n", "\n", alias]
-    out = "".join(lines)
-    # two blank lines after the alias when code follows it, as around any top-level def
-    rest = "".join(lines[end + 3:])
-    if rest.strip():
-        out = "".join(lines[:end + 3]) + "\n\n" + rest.lstrip("\n")
-    if not _imports_warnings(tree):
-        out = add_imports(out, ["warnings"])
-    return out
-
-
-def _imports_warnings(tree: ast.Module) -> bool:
-    return any(isinstance(n, ast.Import) and any(a.name == "warnings" and a.asname is None for a in n.names)
-               for n in tree.body)
+    head, rest = "".join(lines[:end]), "".join(lines[end:])
+    if not head.endswith("\n"):
+        head += "\n"
+    # two blank lines around the alias, as around any top-level def (after it: when code follows)
+    out = head + "\n\n" + _alias_source(node, old) + ("\n\n" + rest.lstrip("\n") if rest.strip() else rest)
+    return add_imports(out, missing_modules(out, lambda name: name == "warnings"))

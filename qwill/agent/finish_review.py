@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
@@ -270,7 +270,8 @@ def new_test_request(task: str, changes: Sequence[ChangeSet], files: Sequence[st
     return AskedTest(concern, f"Next: create_file {path} with a test: {how}", path)
 
 
-def untouched_named(task: str, named: Sequence[str], changed: Sequence[str], checks: CheckResult | None) -> list[str]:
+def untouched_named(task: str, named: Sequence[str], changed: Collection[str],
+                    checks: CheckResult | None) -> list[str]:
     """The files the task names (`named`) that the run did not change and should have. A test
     file the task names ("the test in tests/test_x.py fails") is the evidence, not the thing
     to change, once the tests pass, unless the task asks for tests to be written."""

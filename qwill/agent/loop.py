@@ -929,8 +929,8 @@ class Agent:
                 # new file tends to repeat its last answer instead
                 self._answer_prefix = f"{test.path}\n```python\n"
         elif review is not None and self._whole:
-            changed = list(dict.fromkeys(p for cs in changes for p in cs.paths))
-            untouched = untouched_named(self._task, named_files(self._task, files), changed, checks)
+            untouched = untouched_named(self._task, named_files(self._task, files), self._changed_paths(session),
+                                        checks)
             if untouched and f"Next: write the whole new text of {untouched[0]} " in review:
                 # the same for a file the task names and the run left alone: asked to write it, a
                 # small model answered "README.md was not changed" until the run ended

@@ -69,6 +69,14 @@ def _replace_line_span(lines: list[str], node: ast.ImportFrom, text: str) -> Non
     lines[first:last + 1] = [head + text + tail]
 
 
+def _apply(text: str, edits: list[tuple[ast.ImportFrom, str]]) -> str:
+    """`text` with each import statement of `edits` replaced by its new source."""
+    lines = text.splitlines(keepends=True)
+    for node, source in sorted(edits, key=lambda e: (e[0].lineno, e[0].col_offset), reverse=True):
+        _replace_line_span(lines, node, source)
+    return "".join(lines)
+
+
 def _names(node: ast.ImportFrom, rename: dict[str, str]) -> str:
     out = []
     for a in node.names:
@@ -95,7 +103,6 @@ def rewrite_python(path: str, text: str, old: str, new: str) -> str:
         target = _resolve(path, node.level, node.module) if node.level else node.module
         if target is None:
             continue
-        moved = None
         if target == old or target.startswith(old + "."):
             moved = new + target[len(old):]
             module = _relative(path, moved) if node.level else moved
@@ -114,12 +121,7 @@ def rewrite_python(path: str, text: str, old: str, new: str) -> str:
                 parts.append(f"from {new_parent} import {new_leaf} as {moved_alias.asname or old_leaf}"
                              if new_parent else f"import {new_leaf} as {moved_alias.asname or old_leaf}")
                 edits.append((node, "; ".join(parts)))
-    if not edits:
-        return text
-    lines = text.splitlines(keepends=True)
-    for node, source in sorted(edits, key=lambda e: (e[0].lineno, e[0].col_offset), reverse=True):
-        _replace_line_span(lines, node, source)
-    return "".join(lines)
+    return _apply(text, edits) if edits else text
 
 
 def dotted(old: str, new: str, text: str) -> str:
@@ -160,10 +162,7 @@ def absolute_imports(old_path: str, text: str) -> str:
     edits = [(n, f"from {target} import {_names(n, {})}") for n in ast.walk(tree)
              if isinstance(n, ast.ImportFrom) and n.level
              and (target := _resolve(old_path, n.level, n.module)) is not None]
-    lines = text.splitlines(keepends=True)
-    for node, source in sorted(edits, key=lambda e: (e[0].lineno, e[0].col_offset), reverse=True):
-        _replace_line_span(lines, node, source)
-    return "".join(lines)
+    return _apply(text, edits) if edits else text
 
 
 def _top_level_imports(text: str, old: str, new: str) -> str:

@@ -27,6 +27,7 @@ import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from .alias import DEFINITION_NODES
 from .module_move import module_name
 
 MAX_CALLS = 3
@@ -98,7 +99,7 @@ def definitions(files: Iterable[tuple[str, str]], names: set[str]) -> dict[str, 
         except (SyntaxError, ValueError):
             continue
         for n in body:
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name in names:
+            if isinstance(n, DEFINITION_NODES) and n.name in names:
                 found.setdefault(n.name, []).append(module)
     return {name: mods[0] for name, mods in found.items() if len(mods) == 1}
 

@@ -540,7 +540,7 @@ async def rename_symbol(ctx: ToolContext, name: str, new_name: str, path: str = 
         raise ToolError(f"{name!r} does not occur as a whole word in the workspace; grep finds where it is")
     kept = ""
     if keep_alias:
-        where = _alias_home(updates, name, new_name, ctx.workspace.rel(path) if path else "")
+        where = _alias_home(updates, name, new_name, rel if path else "")
         updates[where] = _with_alias(updates[where], name, new_name)
         kept = f"; {name} is kept in {where} as a deprecated alias that warns (DeprecationWarning)"
     for p, updated in updates.items():  # staged only once every file's new text is known
@@ -555,16 +555,17 @@ def _alias_home(updates: dict[str, str], name: str, new_name: str, path: str) ->
             raise ToolError(f"keep_alias: {path} is not a renamed Python file; a deprecated alias can be kept "
                             "for a Python function or class")
         return path
+    from .alias import top_level_definitions
+
     homes = []
     for p, text in updates.items():
         if not p.endswith(".py"):
             continue
         try:
-            body = ast.parse(text).body
+            tree = ast.parse(text)
         except SyntaxError:
             continue
-        if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == new_name
-               for n in body):
+        if top_level_definitions(tree, new_name):
             homes.append(p)
     if len(homes) != 1:
         raise ToolError(f"keep_alias: {'no renamed Python file defines' if not homes else 'several files define'} "
