@@ -129,6 +129,10 @@ def test_typing_on_cancels_a_shown_next_edit(wb: Workbench) -> None:
 
 def test_tab_accepts_ghost_text_first_when_both_are_shown(wb: Workbench) -> None:
     with wb.server.settings("Workspace", **{"qwill.completion.enabled": True}):
+        # VS Code sees the settings file change a moment later; typing before then would ask a
+        # server that still has completion off, and nothing asks again
+        wb.wait("the status bar to say inline completion is on",
+                lambda: "inline completion off" not in (wb.status() or {}).get("label", "inline completion off"))
         path = rename(wb, "ring.py")
         assert wb.wait_ghost_text(60) == ", scale"
         wait_shown(wb)
